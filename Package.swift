@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// zimage: a native Swift engine, server and web UI for Tongyi-MAI's Z-Image-Turbo.
+//
+// One target a layer (see docs/architecture.md):
+//   ZImageTensor  -> tensor core: dtypes, shapes, the Backend protocol, Tensor and its ops
+//   ZImageCPU     -> CPU backend (OpenBLAS + multithreaded loops)
+//   ZImageCUDA    -> CUDA backend (driver API, cuBLASLt, NVRTC; all opened with dlopen)
+//   ZImageWeights -> safetensors over mmap, sharded checkpoints, diffusers model directories, verified loads
+//   ZImageCLI     -> the `zimage` commands as a library (tested without spawning a process)
+//   zimage        -> thin executable
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "zimage",
+    products: [
+        .executable(name: "zimage", targets: ["zimage"]),
+        .library(name: "ZImageTensor", targets: ["ZImageTensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "ZImageTensor", swiftSettings: swiftSettings),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "ZImageCPU", dependencies: ["ZImageTensor", "COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
+        .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
+        .target(
+            name: "ZImageCLI",
+            dependencies: [
+                "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "zimage", dependencies: ["ZImageCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ZImageBench",
+            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"],
+            path: "bench/ZImageBench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
+        .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
+        .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+    ]
+)

@@ -1,0 +1,28 @@
+import ArgumentParser
+import ZImageCUDA
+import ZImageTensor
+
+/// `zimage devices`: the compute devices this machine offers.
+public struct DevicesCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "List the CPU and any CUDA GPUs zimage can use."
+    )
+
+    public init() {}
+
+    public func run() throws {
+        print("cpu: available")
+        do {
+            let devices = try CUDADriver.shared().devices()
+            if devices.isEmpty { print("cuda: driver found, no GPU") }
+            for device in devices {
+                print("cuda:\(device.ordinal): \(device.name), compute capability \(device.computeCapability.major)."
+                    + "\(device.computeCapability.minor), \(device.multiprocessors) SMs, "
+                    + ByteCount.format(device.totalMemory))
+            }
+        } catch {
+            print("cuda: unavailable: \(error)")
+        }
+    }
+}

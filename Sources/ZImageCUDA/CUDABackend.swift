@@ -1,0 +1,239 @@
+import Foundation
+import ZImageTensor
+
+/// The CUDA backend: device memory from a caching pool, one stream on which every op is queued
+/// asynchronously, kernels compiled at run time by NVRTC (cached on disk), and cuBLASLt for
+/// matrix products. Everything is opened with `dlopen`, so the same binary runs without a GPU.
+///
+/// This first slice implements memory, transfers, elementwise ops, casts, RMSNorm and matmul;
+/// the other ops throw `TensorError.unsupportedOp` until their kernels land.
+public final class CUDABackend: Backend {
+    public let device: Device
+    /// The GPU this backend drives.
+    public let info: CUDADeviceInfo
+    let driver: CUDADriver
+    let nvrtc: NVRTC
+    private let context: OpaquePointer?
+    /// The stream all work is queued on.
+    let stream: OpaquePointer?
+    private let pool: CUDAMemoryPool
+    private let poolLock = NSLock()
+    private let kernelCache: KernelCache
+    private var module: OpaquePointer?
+    private var functions: [String: OpaquePointer] = [:]
+    private var blas: CUBLASLt?
+    private var workspace: (address: CUdeviceptr, size: Int)?
+    static let workspaceBytes = 32 << 20
+
+    /// Opens GPU `ordinal`. Throws `CUDAError.libraryNotFound` ("no CUDA driver found") where
+    /// there is no driver, `CUDAError.noSuchDevice` where there is no such GPU.
+    public init(ordinal: Int = 0, nvrtc: NVRTC? = nil, kernelCache: KernelCache? = nil) throws {
+        let driver = try CUDADriver.shared()
+        self.driver = driver
+        self.info = try driver.device(ordinal)
+        self.device = .cuda(ordinal)
+        self.nvrtc = try nvrtc ?? NVRTC()
+        self.kernelCache = kernelCache ?? KernelCache(directory: KernelCache.defaultDirectory())
+        var handle: Int32 = 0
+        try driver.check(driver.cuDeviceGet(&handle, Int32(ordinal)), "cuDeviceGet")
+        var context: OpaquePointer?
+        try driver.check(driver.cuDevicePrimaryCtxRetain(&context, handle), "cuDevicePrimaryCtxRetain")
+        self.context = context
+        try driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent")
+        var stream: OpaquePointer?
+        try driver.check(driver.cuStreamCreate(&stream, 1), "cuStreamCreate")
+        self.stream = stream
+        self.pool = CUDAMemoryPool(driver: driver, device: .cuda(ordinal))
+    }
+
+    /// Makes this backend's context current on the calling thread (driver calls need it).
+    func makeCurrent() throws { try driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
+
+    // MARK: Memory
+
+    public func allocate(shape: Shape, dtype: DType) throws -> Tensor {
+        guard let count = Shape.checkedCount(shape.dims) else {
+            throw TensorError.invalidArgument(op: "allocate", detail: "invalid shape \(shape)")
+        }
+        try makeCurrent()
+        let (address, size) = try poolLock.withLock { try pool.allocate(max(count * dtype.byteSize, 1)) }
+        return Tensor(storage: TensorStorage(backend: self, address: UInt(address), byteCount: size), shape: shape,
+                      dtype: dtype)
+    }
+
+    public func release(address: UInt, byteCount: Int) {
+        poolLock.withLock { pool.release(CUdeviceptr(address), size: byteCount) }
+    }
+
+    /// Bytes of device memory held by live tensors, and by the pool's cache.
+    public var memoryInUse: (tensors: Int, cached: Int) { poolLock.withLock { (pool.inUseBytes, pool.cachedBytes) } }
+
+    /// Free and total device memory as the driver reports them.
+    public func deviceMemory() throws -> (free: Int, total: Int) {
+        try makeCurrent()
+        var free = 0, total = 0
+        try driver.check(driver.cuMemGetInfo(&free, &total), "cuMemGetInfo")
+        return (free, total)
+    }
+
+    public func upload(_ bytes: UnsafeRawBufferPointer, shape: Shape, dtype: DType) throws -> Tensor {
+        let tensor = try allocate(shape: shape, dtype: dtype)
+        guard bytes.count == tensor.byteCount else {
+            throw TensorError.shapeMismatch(op: "upload", detail: "\(bytes.count) bytes for \(shape) \(dtype)")
+        }
+        if bytes.count > 0 {
+            try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address), bytes.baseAddress, bytes.count,
+                                                      stream), "cuMemcpyHtoDAsync")
+        }
+        return tensor
+    }
+
+    public func download(_ tensor: Tensor, into destination: UnsafeMutableRawBufferPointer) throws {
+        guard destination.count == tensor.byteCount else {
+            throw TensorError.shapeMismatch(op: "download", detail: "\(destination.count) bytes for \(tensor)")
+        }
+        try makeCurrent()
+        if destination.count > 0 {
+            try driver.check(driver.cuMemcpyDtoHAsync(destination.baseAddress, CUdeviceptr(tensor.address),
+                                                      destination.count, stream), "cuMemcpyDtoHAsync")
+        }
+        try synchronize()
+    }
+
+    public func synchronize() throws {
+        try makeCurrent()
+        try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+    }
+
+    /// Fills a tensor's bytes with `byte` (tests poison outputs with it).
+    public func fill(_ tensor: Tensor, byte: UInt8) throws {
+        try makeCurrent()
+        try driver.check(driver.cuMemsetD8Async(CUdeviceptr(tensor.address), byte, tensor.byteCount, stream),
+                         "cuMemsetD8Async")
+    }
+
+    // MARK: Kernels
+
+    /// The compiled kernel `name` from the kernel library (compiled, or read from the cache, once).
+    func function(_ name: String) throws -> OpaquePointer {
+        if let function = functions[name] { return function }
+        try makeCurrent()
+        if module == nil {
+            let architecture = info.computeCapability.major * 10 + info.computeCapability.minor
+            let source = CUDAKernels.source, options = CUDAKernels.compileOptions
+            let cubin = try kernelCache.cubin(source: source, options: options, architecture: architecture,
+                                              compilerVersion: nvrtc.version()) {
+                try nvrtc.compile(source: source, name: "zimage_kernels.cu", architecture: architecture,
+                                  options: options)
+            }
+            var loaded: OpaquePointer?
+            try cubin.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                try driver.check(driver.cuModuleLoadData(&loaded, base), "cuModuleLoadData")
+            }
+            module = loaded
+        }
+        var function: OpaquePointer?
+        try driver.check(driver.cuModuleGetFunction(&function, module, name), "cuModuleGetFunction(\(name))")
+        guard let function else { throw CUDAError.missingSymbol(library: "zimage kernels", symbol: name) }
+        functions[name] = function
+        return function
+    }
+
+    /// A kernel argument, passed by value.
+    enum Argument {
+        case address(UInt)
+        case int32(Int32)
+        case int64(Int64)
+        case float(Float)
+        /// A plain struct, given as its bytes.
+        case bytes([UInt8])
+    }
+
+    /// Queues kernel `name` on the stream.
+    func launch(_ name: String, blocks: Int, threads: Int, sharedBytes: Int = 0, _ arguments: [Argument]) throws {
+        let function = try function(name)
+        var storage: [UnsafeMutableRawPointer] = []
+        defer { storage.forEach { $0.deallocate() } }
+        for argument in arguments {
+            let pointer: UnsafeMutableRawPointer
+            switch argument {
+            case .address(let value):
+                pointer = .allocate(byteCount: 8, alignment: 8)
+                pointer.storeBytes(of: UInt64(value), as: UInt64.self)
+            case .int32(let value):
+                pointer = .allocate(byteCount: 4, alignment: 4)
+                pointer.storeBytes(of: value, as: Int32.self)
+            case .int64(let value):
+                pointer = .allocate(byteCount: 8, alignment: 8)
+                pointer.storeBytes(of: value, as: Int64.self)
+            case .float(let value):
+                pointer = .allocate(byteCount: 4, alignment: 4)
+                pointer.storeBytes(of: value, as: Float.self)
+            case .bytes(let bytes):
+                pointer = .allocate(byteCount: max(bytes.count, 1), alignment: 16)
+                bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            }
+            storage.append(pointer)
+        }
+        var parameters: [UnsafeMutableRawPointer?] = storage
+        try makeCurrent()
+        let result = parameters.withUnsafeMutableBufferPointer {
+            driver.cuLaunchKernel(function, UInt32(max(blocks, 1)), 1, 1, UInt32(threads), 1, 1, UInt32(sharedBytes),
+                                  stream, $0.baseAddress, nil)
+        }
+        try driver.check(result, "cuLaunchKernel(\(name))")
+    }
+
+    /// Blocks for a grid-stride loop over `count` elements.
+    func gridBlocks(_ count: Int, threads: Int = 256) -> Int {
+        max(1, min((count + threads - 1) / threads, info.multiprocessors * 16))
+    }
+
+    func suffix(_ dtype: DType, _ op: String) throws -> String {
+        guard let suffix = CUDAKernels.suffix(dtype) else { throw TensorError.unsupportedDType(op: op, dtype: dtype) }
+        return suffix
+    }
+
+    func cublas() throws -> CUBLASLt {
+        if let blas { return blas }
+        try makeCurrent()
+        let created = try CUBLASLt()
+        blas = created
+        return created
+    }
+
+    func matmulWorkspace() throws -> (address: CUdeviceptr, size: Int) {
+        if let workspace { return workspace }
+        let (address, size) = try poolLock.withLock { try pool.allocate(Self.workspaceBytes) }
+        workspace = (address, size)
+        return (address, size)
+    }
+
+    // MARK: Timing
+
+    /// Times `body` with device events: the median of `iterations` runs after `warmup` runs, in ms.
+    public func measure(iterations: Int, warmup: Int = 3, _ body: () throws -> Void) throws -> Double {
+        try makeCurrent()
+        for _ in 0..<warmup { try body() }
+        var times: [Double] = []
+        var start: OpaquePointer?, end: OpaquePointer?
+        try driver.check(driver.cuEventCreate(&start, 0), "cuEventCreate")
+        try driver.check(driver.cuEventCreate(&end, 0), "cuEventCreate")
+        defer {
+            _ = driver.cuEventDestroy(start)
+            _ = driver.cuEventDestroy(end)
+        }
+        for _ in 0..<iterations {
+            try driver.check(driver.cuEventRecord(start, stream), "cuEventRecord")
+            try body()
+            try driver.check(driver.cuEventRecord(end, stream), "cuEventRecord")
+            try driver.check(driver.cuEventSynchronize(end), "cuEventSynchronize")
+            var milliseconds: Float = 0
+            try driver.check(driver.cuEventElapsedTime(&milliseconds, start, end), "cuEventElapsedTime")
+            times.append(Double(milliseconds))
+        }
+        times.sort()
+        return times.isEmpty ? 0 : times[times.count / 2]
+    }
+}

@@ -1,0 +1,2 @@
+import ZImageCLI
+ZImageCommand.main()

@@ -31,7 +31,7 @@ public struct InspectCommand: ParsableCommand {
     public static func report(path: String, listTensors: Bool = true) throws -> InspectReport {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ValidationError("\(path): no such file or directory")
+            throw CLIError("\(path): no such file or directory")
         }
         if isDirectory.boolValue {
             let model = try ModelDirectory(path: path)

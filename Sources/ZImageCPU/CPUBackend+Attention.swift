@@ -14,7 +14,7 @@ extension CPUBackend {
         let out = try output(g.outputShape, query.dtype)
         let (lq, lk, hq, hk, d, dv) = (g.queryLength, g.keyLength, g.queryHeads, g.keyHeads, g.headDim, g.valueDim)
         let group = hq / hk
-        let block = max(1, min(lq, (4 << 20) / max(lk, 1)))
+        let block = max(1, min(lq, scratchElements / 4 / max(lk, 1)))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(block * lk, 1))
         defer { scores.deallocate() }
         for b in 0..<g.batch {

@@ -91,7 +91,7 @@ extension CPUBackend {
         let (kh, kw, oh, ow) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth)
         let patch = c * kh * kw
         let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0
-        let bandRows = max(1, min(oh, (16 << 20) / max(patch * ow, 1)))
+        let bandRows = max(1, min(oh, scratchElements / max(patch * ow, 1)))
         let columns = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * bandRows * ow)
         defer { columns?.deallocate() }
         for item in 0..<g.batch {

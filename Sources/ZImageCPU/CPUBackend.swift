@@ -12,10 +12,17 @@ public final class CPUBackend: Backend, HostMemoryBorrowing {
     /// Threads used by the loops and by OpenBLAS.
     public let threads: Int
 
-    /// - Parameter threads: worker threads; defaults to the number of active processors.
-    public init(threads: Int? = nil) {
+    /// Float32 elements of scratch an op may use at once (convolution columns, attention scores);
+    /// larger problems are processed in bands.
+    public let scratchElements: Int
+
+    /// - Parameters:
+    ///   - threads: worker threads; defaults to the number of active processors.
+    ///   - scratchElements: scratch budget per op in float32 elements (default 16 Mi = 64 MiB).
+    public init(threads: Int? = nil, scratchElements: Int = 16 << 20) {
         let count = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.threads = count
+        self.scratchElements = max(1, scratchElements)
         openblas_set_num_threads(Int32(count))
     }
 

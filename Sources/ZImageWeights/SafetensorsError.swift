@@ -42,7 +42,7 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         case .sizeMismatch(let path, let tensor, let expected, let span):
             "\(path): tensor '\(tensor)': shape and dtype need \(expected) bytes but its data span holds \(span)"
         case .spanOutOfBounds(let path, let tensor, let begin, let end, let size):
-            "\(path): tensor '\(tensor)': data span [\(begin), \(end)) is outside the \(size)-byte data area"
+            "\(path): tensor '\(tensor)': data span [\(begin), \(end)) is reversed or outside the \(size)-byte data area"
         case .overlappingSpans(let path, let first, let second):
             "\(path): tensors '\(first)' and '\(second)' have overlapping data spans"
         case .invalidMetadata(let path, let detail): "\(path): invalid __metadata__: \(detail)"

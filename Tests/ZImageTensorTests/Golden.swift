@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import ZImageCPU
+import ZImageTensor
+import ZImageWeights
+
+/// Paths of the committed fixtures (written by tools/fixtures/*.py).
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+    static func path(_ relative: String) -> String { root + "/" + relative }
+}
+
+/// The op goldens of Tests/Fixtures/ops/ops.safetensors: tensors `<case>.<role>` and a JSON
+/// parameter string per case in the metadata.
+struct OpGoldens {
+    let file: SafetensorsFile
+    let backend: CPUBackend
+
+    init(backend: CPUBackend = CPUBackend()) throws {
+        file = try SafetensorsFile(path: Fixtures.path("ops/ops.safetensors"))
+        self.backend = backend
+    }
+
+    func tensor(_ name: String) throws -> Tensor { try file.tensor(name, on: backend) }
+
+    func parameters(_ name: String) throws -> [String: Any] {
+        guard let text = file.metadata[name], let data = text.data(using: .utf8),
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
+        return object
+    }
+
+    var cases: [String] { file.metadata["cases"]?.split(separator: ",").map(String.init) ?? [] }
+}
+
+/// ‖a − b‖ / ‖b‖ in float64 (with shape check), per METHOD.md.
+func relativeError(_ a: Tensor, _ b: Tensor, sourceLocation: SourceLocation = #_sourceLocation) throws -> Double {
+    #expect(a.shape == b.shape, "shape \(a.shape) vs \(b.shape)", sourceLocation: sourceLocation)
+    let x = try a.toFloats(), y = try b.toFloats()
+    return relativeError(x, y)
+}
+
+func relativeError(_ x: [Float], _ y: [Float]) -> Double {
+    guard x.count == y.count else { return .infinity }
+    var difference = 0.0, reference = 0.0
+    for (u, v) in zip(x, y) {
+        if u.isNaN != v.isNaN { return .infinity }
+        if u.isNaN { continue }
+        difference += Double(u - v) * Double(u - v)
+        reference += Double(v) * Double(v)
+    }
+    return reference == 0 ? difference.squareRoot() : (difference / reference).squareRoot()
+}
+
+/// Largest distance in units of the last place between two bf16/f16 tensors' bit patterns.
+func maximumULPDistance(_ a: Tensor, _ b: Tensor) throws -> Int {
+    let x = try a.toBytes(), y = try b.toBytes()
+    var worst = 0
+    for i in stride(from: 0, to: min(x.count, y.count), by: 2) {
+        let u = Int16(bitPattern: UInt16(x[i]) | UInt16(x[i + 1]) << 8)
+        let v = Int16(bitPattern: UInt16(y[i]) | UInt16(y[i + 1]) << 8)
+        // Map sign-magnitude to a monotonic integer line.
+        func line(_ s: Int16) -> Int { s < 0 ? -Int(s & 0x7FFF) : Int(s) }
+        worst = max(worst, abs(line(u) - line(v)))
+    }
+    return worst
+}

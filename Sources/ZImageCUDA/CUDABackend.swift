@@ -24,6 +24,9 @@ public final class CUDABackend: Backend {
     private var blas: CUBLASLt?
     private var workspace: (address: CUdeviceptr, size: Int)?
     static let workspaceBytes = 32 << 20
+    /// When set, every new tensor is filled with 0xFF bytes (NaN in every float type), so an op
+    /// that fails to write part of its output cannot pass a check. For tests and checks only.
+    public var poisonAllocations = false
 
     /// Opens GPU `ordinal`. Throws `CUDAError.libraryNotFound` ("no CUDA driver found") where
     /// there is no driver, `CUDAError.noSuchDevice` where there is no such GPU.
@@ -57,8 +60,10 @@ public final class CUDABackend: Backend {
         }
         try makeCurrent()
         let (address, size) = try poolLock.withLock { try pool.allocate(max(count * dtype.byteSize, 1)) }
-        return Tensor(storage: TensorStorage(backend: self, address: UInt(address), byteCount: size), shape: shape,
-                      dtype: dtype)
+        let tensor = Tensor(storage: TensorStorage(backend: self, address: UInt(address), byteCount: size),
+                            shape: shape, dtype: dtype)
+        if poisonAllocations { try fill(tensor, byte: 0xFF) }
+        return tensor
     }
 
     public func release(address: UInt, byteCount: Int) {

@@ -171,6 +171,14 @@ public enum CUDAKernels {
         return lines.joined(separator: "\n")
     }
 
+    /// The name of every `extern "C"` kernel in `source`.
+    public static var entryPoints: [String] {
+        types.flatMap { type in
+            ["binary", "unary", "affine", "rms_norm"].map { "\($0)_\(type.suffix)" }
+                + types.filter { $0.suffix != type.suffix }.map { "cast_\(type.suffix)_to_\($0.suffix)" }
+        }
+    }
+
     /// Options passed to NVRTC for the kernel library.
     public static let compileOptions = ["--std=c++17"]
 }

@@ -1,1 +1,34 @@
-print("bench")
+import Foundation
+
+// zimage benchmarks (not tests): `ZImageBench cpu-ops [--threads N] [--repeats N]` and
+// `ZImageBench cuda-check [--nvrtc PATH]`. Each prints one JSON object on stdout.
+let arguments = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+func emit(_ object: [String: Any]) {
+    if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+do {
+    switch arguments.first {
+    case "cpu-ops":
+        let threads = option("--threads").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        let rows = try CPUOpsBenchmark.run(threads: threads, repeats: option("--repeats").flatMap(Int.init) ?? 5)
+        emit(["implementation": "zimage", "threads": threads, "cases": rows])
+    case "cuda-check":
+        let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"))
+        emit(report)
+        if report["all_passed"] as? Bool != true { exit(1) }
+    default:
+        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cuda-check [--nvrtc PATH]\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}

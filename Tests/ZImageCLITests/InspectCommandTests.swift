@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import ZImageCLI
+import ZImageWeights
+
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+    static func path(_ relative: String) -> String { root + "/" + relative }
+}
+
+@Suite struct InspectCommandTests {
+    @Test func modelDirectoryReportListsComponents() throws {
+        let report = try InspectCommand.report(path: Fixtures.path("tiny-zimage"), listTensors: false)
+        #expect(report.pipeline == "ZImagePipeline")
+        #expect(report.components.map(\.name) == ["scheduler", "text_encoder", "tokenizer", "transformer", "vae"])
+        let transformer = try #require(report.components.first { $0.name == "transformer" })
+        #expect(transformer.files.count == 2)
+        #expect(transformer.bytesByDType.keys.sorted() == ["F32"])
+        #expect(transformer.totalBytes == transformer.parameterCount * 4)
+        let encoder = try #require(report.components.first { $0.name == "text_encoder" })
+        #expect(encoder.bytesByDType.keys.sorted() == ["BF16"])
+        let text = report.text()
+        #expect(text.contains("transformer (ZImageTransformer2DModel):"))
+        #expect(text.contains("scheduler (FlowMatchEulerDiscreteScheduler): no weights"))
+        #expect(!text.contains("all_x_embedder"))   // tensors listed only on request
+    }
+
+    @Test func jsonReportParses() throws {
+        let report = try InspectCommand.report(path: Fixtures.path("tiny-zimage/vae/diffusion_pytorch_model.safetensors"))
+        let data = Data(report.json().utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let components = try #require(object["components"] as? [[String: Any]])
+        let tensors = try #require(components.first?["tensors"] as? [[String: Any]])
+        let conv = try #require(tensors.first { $0["name"] as? String == "decoder.conv_out.weight" })
+        #expect(conv["dtype"] as? String == "BF16")
+        #expect((conv["shape"] as? [Int])?.first == 3)
+        #expect(conv["bytes"] as? Int == ((conv["shape"] as? [Int]) ?? []).reduce(2, *))
+        let total = tensors.compactMap { $0["bytes"] as? Int }.reduce(0, +)
+        #expect(components.first?["total_bytes"] as? Int == total)
+    }
+
+    @Test func corruptFileIsATypedError() {
+        #expect(throws: SafetensorsError.self) {
+            try InspectCommand.report(path: Fixtures.path("corrupt/overlapping_spans.safetensors"))
+        }
+        #expect(throws: CLIError.self) { try InspectCommand.report(path: "/no/such/path") }
+    }
+
+    @Test func argumentsParse() throws {
+        let command = try ZImageCommand.parseAsRoot(["inspect", "--json", "model"])
+        #expect(command is InspectCommand)
+        #expect(throws: (any Error).self) { try ZImageCommand.parseAsRoot(["inspect"]) }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import ZImageCPU
+import ZImageCUDA
+import ZImageTensor
+
+/// The CUDA slice against the CPU backend on fresh random inputs (outputs poisoned first), and
+/// the cuBLASLt bf16 rate for a 4096×3840×10240 product. Bounds from the device's METHOD.md.
+enum CUDACheck {
+    struct Row {
+        var name: String
+        var error: Double
+        var bound: Double
+        var passed: Bool { error < bound }
+    }
+
+    static func run(nvrtcPath: String?) throws -> [String: Any] {
+        _ = try CUDADriver.shared()   // "no CUDA driver found" comes first
+        let nvrtc = try NVRTC(extraCandidates: nvrtcPath.map { [$0] } ?? [])
+        let gpu = try CUDABackend(ordinal: 0, nvrtc: nvrtc)
+        let cpu = CPUBackend()
+        var random = SplitMix64(seed: UInt64(Date().timeIntervalSince1970))   // fresh inputs each run
+        var rows: [Row] = []
+
+        func pair(_ shape: Shape, _ dtype: DType, scale: Float = 1) throws -> (Tensor, Tensor) {
+            let values = random.normals(shape.count, scale: scale)
+            let host = try cpu.tensor(values, shape: shape, dtype: dtype)
+            return (host, try host.to(gpu))
+        }
+        func check(_ name: String, bound: Double, _ cpuResult: Tensor, _ gpuResult: Tensor) throws {
+            rows.append(Row(name: name, error: relativeError(try gpuResult.toFloats(), try cpuResult.toFloats()),
+                            bound: bound))
+        }
+        // Every output starts as NaN bytes, so an element no kernel wrote fails the check.
+        gpu.poisonAllocations = true
+
+        for dtype in [DType.float32, .bfloat16, .float16] {
+            let tag = dtype.safetensorsName
+            // float32 arithmetic lands far under 1e-5; half types are compared after one rounding each side.
+            let bound = dtype == .float32 ? 1e-5 : 1e-2
+            let (a, ga) = try pair([3, 257, 129], dtype), (b, gb) = try pair([257, 1], dtype)
+            for op in BinaryOp.allCases where op != .divide {
+                try check("\(op.rawValue) broadcast \(tag)", bound: bound, a.binary(op, b), ga.binary(op, gb))
+            }
+            let (d, gd) = try pair([257, 1], dtype)
+            let divisor = try d.affine(scale: 0.25, shift: 2), gDivisor = try gd.affine(scale: 0.25, shift: 2)
+            try check("divide broadcast \(tag)", bound: bound, a.binary(.divide, divisor), ga.binary(.divide, gDivisor))
+            for op in UnaryOp.allCases {
+                try check("\(op.rawValue) \(tag)", bound: bound, a.unary(op), ga.unary(op))
+            }
+            try check("affine \(tag)", bound: bound, a.affine(scale: 0.7, shift: -0.2), ga.affine(scale: 0.7, shift: -0.2))
+            let (x, gx) = try pair([77, 3840], dtype), (w, gw) = try pair([3840], dtype)
+            try check("rmsNorm 3840 \(tag)", bound: bound, x.rmsNorm(weight: w, eps: 1e-5), gx.rmsNorm(weight: gw, eps: 1e-5))
+            try check("rmsNorm 128 no weight \(tag)", bound: bound, a.reshaped([-1, 129]).rmsNorm(weight: nil, eps: 1e-6),
+                      ga.reshaped([-1, 129]).rmsNorm(weight: nil, eps: 1e-6))
+            for target in [DType.float32, .bfloat16, .float16] where target != dtype {
+                try check("cast \(tag)->\(target.safetensorsName)", bound: 1e-7, a.cast(to: target), ga.cast(to: target))
+            }
+            // Linear layout with bias, a batched product with transposed A, and a plain product.
+            let (h, gh) = try pair([2, 100, 384], dtype), (wt, gwt) = try pair([520, 384], dtype, scale: 0.05)
+            let (bias, gbias) = try pair([520], dtype)
+            let matmulBound = dtype == .float32 ? 1e-5 : 1e-2
+            try check("linear+bias [2,100,384]x[520,384]^T \(tag)", bound: matmulBound,
+                      h.linear(wt, bias: bias), gh.linear(gwt, bias: gbias))
+            let (ta, gta) = try pair([3, 64, 33], dtype), (tb, gtb) = try pair([3, 64, 47], dtype)
+            try check("batched A^T B [3,64,33]x[3,64,47] \(tag)", bound: matmulBound,
+                      ta.matmul(tb, transposeA: true), gta.matmul(gtb, transposeA: true))
+            let (na, gna) = try pair([130, 70], dtype), (nb, gnb) = try pair([70, 90], dtype)
+            try check("matmul [130,70]x[70,90] \(tag)", bound: matmulBound, na.matmul(nb), gna.matmul(gnb))
+        }
+
+        // The rate: bf16 [4096, 3840] · [10240, 3840]^T (the DiT FFN up-projection at 1024²).
+        gpu.poisonAllocations = false
+        let (m, k, n) = (4096, 3840, 10240)
+        let input = try gpu.tensor(random.normals(m * k), shape: [m, k], dtype: .bfloat16)
+        let weight = try gpu.tensor(random.normals(n * k, scale: 0.02), shape: [n, k], dtype: .bfloat16)
+        var product: Tensor?
+        let milliseconds = try gpu.measure(iterations: 50, warmup: 5) { product = try input.linear(weight) }
+        // Spot-check the timed product against the CPU on 64 rows.
+        let rowsChecked = try product.map { try cpu.tensor(Array(try $0.toFloats().prefix(64 * n)), shape: [64, n]) }
+        let cpuRows = try input.to(cpu).rows(0..<64).cast(to: .float32).linear(weight.to(cpu).cast(to: .float32))
+        if let rowsChecked {
+            rows.append(Row(name: "bf16 4096x3840x10240 (64 rows vs f32 CPU)", error:
+                                relativeError(try rowsChecked.toFloats(), try cpuRows.toFloats()), bound: 1e-2))
+        }
+        let teraflops = 2.0 * Double(m) * Double(k) * Double(n) / (milliseconds / 1e3) / 1e12
+        let (free, total) = try gpu.deviceMemory()
+        return [
+            "device": gpu.info.name,
+            "compute_capability": "\(gpu.info.computeCapability.major).\(gpu.info.computeCapability.minor)",
+            "driver_version": try CUDADriver.shared().version(),
+            "nvrtc": "\(nvrtc.version().major).\(nvrtc.version().minor) (\(nvrtc.path))",
+            "memory_free_bytes": free, "memory_total_bytes": total,
+            "checks": rows.map { ["name": $0.name, "relative_error": $0.error, "bound": $0.bound, "passed": $0.passed] },
+            "all_passed": rows.allSatisfy(\.passed),
+            "matmul_bf16_4096x3840x10240": ["median_ms": milliseconds, "tflops": teraflops],
+        ]
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): installs what is missing, builds, runs the Swift
+# tests (CPU ops against the committed goldens, safetensors validation, model directories, kernel
+# compilation with NVRTC for sm_90, the CLI) and checks `zimage inspect` exit statuses on every
+# corrupt fixture. Needs no GPU and no PyTorch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+# NVRTC compiles our CUDA kernels without a GPU; CI must not skip that check.
+NVRTC_WHEEL="nvidia-cuda-nvrtc-cu12==12.9.86"
+nvrtc_lib() {
+    python3 - <<'PY' 2>/dev/null
+import os, nvidia.cuda_nvrtc as m
+path = os.path.join(list(m.__path__)[0], "lib", "libnvrtc.so.12")
+print(path if os.path.exists(path) else "")
+PY
+}
+lib=$(nvrtc_lib || true)
+if [ -z "$lib" ]; then
+    python3 -m pip install -q --disable-pip-version-check "$NVRTC_WHEEL" >&2
+    lib=$(nvrtc_lib)
+fi
+export ZIMAGE_NVRTC_LIBRARY="$lib" ZIMAGE_REQUIRE_NVRTC=1
+
+swift build --build-tests
+swift test --skip-build
+
+# `zimage inspect` on damaged files: exit status 1 with a message, never a signal (>= 128).
+bin=$(swift build --show-bin-path)/zimage
+failures=0
+for file in Tests/Fixtures/corrupt/*.safetensors; do
+    set +e
+    message=$("$bin" inspect "$file" 2>&1 >/dev/null)
+    status=$?
+    set -e
+    if [ "$(basename "$file")" = valid.safetensors ]; then
+        [ $status -eq 0 ] || { echo "FAIL: valid file: exit $status: $message"; failures=$((failures + 1)); }
+    elif [ $status -ne 1 ] || ! grep -q "^Error: .*$(basename "$file")" <<<"$message"; then
+        echo "FAIL: $file: exit $status: $message"
+        failures=$((failures + 1))
+    fi
+done
+"$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
+[ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
+echo "inspect: every corrupt fixture refused with exit 1 and a message"

@@ -117,6 +117,14 @@ extension CPUBackend {
                                 continue
                             }
                             let row = image + (channel * h + iy) * w
+                            if stride == 1 {
+                                // Output columns whose input column lies inside the row: one copy, zero edges.
+                                let low = min(ow, max(0, padding - kx)), high = max(low, min(ow, w + padding - kx))
+                                if low > 0 { dst.update(repeating: 0, count: low) }
+                                if high > low { (dst + low).update(from: row + (low - padding + kx), count: high - low) }
+                                if high < ow { (dst + high).update(repeating: 0, count: ow - high) }
+                                continue
+                            }
                             for ox in 0..<ow {
                                 let ix = ox * stride - padding + kx
                                 dst[ox] = ix >= 0 && ix < w ? row[ix] : 0

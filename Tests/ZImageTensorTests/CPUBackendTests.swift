@@ -39,6 +39,29 @@ import ZImageTensor
         #expect(relativeError(whole, first + second) < 1e-6)
     }
 
+    /// Strided and unpadded convolutions against a direct six-loop sum.
+    @Test(arguments: [(2, 1), (1, 0), (3, 2)])
+    func convolutionMatchesDirectSum(stride: Int, padding: Int) throws {
+        let (n, c, h, w, o, kh, kw) = (2, 3, 9, 8, 4, 3, 3)
+        let xs = values(n * c * h * w, seed: 11), ws = values(o * c * kh * kw, seed: 12), bs = values(o, seed: 13)
+        let out = try backend.tensor(xs, shape: [n, c, h, w]).conv2d(
+            weight: backend.tensor(ws, shape: [o, c, kh, kw]), bias: backend.tensor(bs, shape: [o]),
+            stride: stride, padding: padding)
+        let oh = (h + 2 * padding - kh) / stride + 1, ow = (w + 2 * padding - kw) / stride + 1
+        #expect(out.shape == [n, o, oh, ow])
+        var expected = [Float](repeating: 0, count: n * o * oh * ow)
+        for b in 0..<n { for f in 0..<o { for y in 0..<oh { for x in 0..<ow {
+            var sum = Double(bs[f])
+            for ch in 0..<c { for ky in 0..<kh { for kx in 0..<kw {
+                let iy = y * stride - padding + ky, ix = x * stride - padding + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                sum += Double(xs[((b * c + ch) * h + iy) * w + ix]) * Double(ws[((f * c + ch) * kh + ky) * kw + kx])
+            } } }
+            expected[((b * o + f) * oh + y) * ow + x] = Float(sum)
+        } } } }
+        #expect(relativeError(try out.toFloats(), expected) < 1e-6)
+    }
+
     @Test func refusesMismatchedOperands() throws {
         let a = try backend.tensor(values(6, seed: 5), shape: [2, 3])
         let b = try backend.tensor(values(8, seed: 6), shape: [4, 2])

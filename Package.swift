@@ -33,10 +33,11 @@ let package = Package(
         .target(name: "ZImageCPU", dependencies: ["ZImageTensor", "COpenBLAS"], swiftSettings: swiftSettings),
         .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
+        .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
         .target(
             name: "ZImageCLI",
             dependencies: [
-                "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights",
+                "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -52,5 +53,6 @@ let package = Package(
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
         .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+        .testTarget(name: "ZImageTokenizerTests", dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights"]),
     ]
 )

@@ -34,10 +34,17 @@ let package = Package(
         .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
+        .target(name: "ZImageModels", dependencies: ["ZImageTensor", "ZImageWeights"], swiftSettings: swiftSettings),
+        .target(
+            name: "ZImagePipeline",
+            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ZImageCLI",
             dependencies: [
                 "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageTokenizer",
+                "ZImageModels", "ZImagePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -53,6 +60,10 @@ let package = Package(
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
         .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+        .testTarget(
+            name: "ZImageModelsTests",
+            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline"]
+        ),
         .testTarget(name: "ZImageTokenizerTests", dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights"]),
     ]
 )

@@ -14,6 +14,8 @@ public struct ModelDirectory {
         public var directory: String
         /// The component's configuration, when it has one.
         public var config: [String: Any]?
+        /// Path of that configuration file.
+        public var configPath: String?
         /// Path of the weight file or shard index, when the component has weights.
         public var weightsPath: String?
     }
@@ -43,9 +45,10 @@ public struct ModelDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
             else { throw WeightLoadingError.missingComponent(name: name, directory: path) }
-            let config = try Self.configuration(in: directory)
+            let (config, configPath) = try Self.configuration(in: directory)
             components.append(Component(name: name, library: library, className: className, directory: directory,
-                                        config: config, weightsPath: Self.weightsPath(in: directory)))
+                                        config: config, configPath: configPath,
+                                        weightsPath: Self.weightsPath(in: directory)))
         }
         self.path = path
         self.pipelineClass = pipelineClass
@@ -70,12 +73,12 @@ public struct ModelDirectory {
         return try WeightSet(path: weightsPath)
     }
 
-    private static func configuration(in directory: String) throws -> [String: Any]? {
+    private static func configuration(in directory: String) throws -> ([String: Any]?, String?) {
         for file in ["config.json", "scheduler_config.json", "tokenizer_config.json"] {
             let path = (directory as NSString).appendingPathComponent(file)
-            if FileManager.default.fileExists(atPath: path) { return try JSONFile.object(at: path) }
+            if FileManager.default.fileExists(atPath: path) { return (try JSONFile.object(at: path), path) }
         }
-        return nil
+        return (nil, nil)
     }
 
     /// The weights file of a component folder, preferring diffusers' names, then transformers',

@@ -1,0 +1,51 @@
+import Foundation
+import ZImageTensor
+import ZImageWeights
+
+/// A PyTorch `Linear`: `x · weightᵀ + bias`, weight `[out, in]`.
+struct Linear {
+    let weight: Tensor
+    let bias: Tensor?
+
+    init(_ store: ParameterStore, _ prefix: String, bias hasBias: Bool = false) throws {
+        weight = try store[prefix + ".weight"]
+        bias = hasBias ? try store[prefix + ".bias"] : nil
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight, bias: bias) }
+}
+
+/// RMSNorm over the last axis with a learned weight.
+struct RMSNorm {
+    let weight: Tensor
+    let eps: Float
+
+    init(_ store: ParameterStore, _ key: String, eps: Float) throws {
+        weight = try store[key]
+        self.eps = eps
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try x.rmsNorm(weight: weight, eps: eps) }
+}
+
+/// Decoding of a component's `config.json` into a `Codable` configuration.
+public enum ComponentConfiguration {
+    /// Decodes `T` from the component's config file, with errors naming the file.
+    public static func decode<T: Decodable>(_ type: T.Type, from component: ModelDirectory.Component) throws -> T {
+        guard let path = component.configPath else {
+            throw WeightLoadingError.fileNotFound(path: component.directory + "/config.json")
+        }
+        return try decode(type, path: path)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else { throw WeightLoadingError.fileNotFound(path: path) }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw WeightLoadingError.malformedJSON(path: path, detail: "\(error)")
+        }
+    }
+}
+
+

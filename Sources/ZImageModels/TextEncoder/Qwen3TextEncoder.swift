@@ -1,0 +1,112 @@
+import Foundation
+import ZImageTensor
+import ZImageWeights
+
+/// The Qwen3 decoder stack used as Z-Image's text encoder (transformers `Qwen3Model`, spec §2.4).
+///
+/// Pre-norm layers: `h += o_proj(attention(rope(q_norm(q)), rope(k_norm(k)), v))` with a causal
+/// mask and grouped-query heads, then `h += down(silu(gate(x)) · up(x))`. Z-Image uses
+/// `hidden_states[-2]`, the raw output of the second-to-last layer, so the last layer and the
+/// final norm are never loaded or run. Checkpoint keys keep transformers' `model.` prefix.
+public final class Qwen3TextEncoder {
+    public let configuration: Qwen3Configuration
+    /// Number of layers run (and loaded): all but the last.
+    public let layerCount: Int
+    private let embedTokens: Tensor
+    private let layers: [Layer]
+
+    struct Layer {
+        let inputNorm: RMSNorm, postAttentionNorm: RMSNorm
+        let q: Linear, k: Linear, v: Linear, o: Linear
+        let qNorm: RMSNorm, kNorm: RMSNorm
+        let gate: Linear, up: Linear, down: Linear
+    }
+
+    /// The parameters loaded: embeddings and layers `0 ..< num_hidden_layers − 1`.
+    public static func parameterSpec(_ c: Qwen3Configuration) -> ParameterSpec {
+        let d = c.hiddenSize, hd = c.resolvedHeadDim
+        var shapes: [String: Shape] = ["model.embed_tokens.weight": [c.vocabSize, d]]
+        for i in 0..<(c.numHiddenLayers - 1) {
+            let p = "model.layers.\(i)."
+            shapes[p + "input_layernorm.weight"] = [d]
+            shapes[p + "post_attention_layernorm.weight"] = [d]
+            shapes[p + "self_attn.q_proj.weight"] = [c.numAttentionHeads * hd, d]
+            shapes[p + "self_attn.k_proj.weight"] = [c.numKeyValueHeads * hd, d]
+            shapes[p + "self_attn.v_proj.weight"] = [c.numKeyValueHeads * hd, d]
+            shapes[p + "self_attn.o_proj.weight"] = [d, c.numAttentionHeads * hd]
+            shapes[p + "self_attn.q_norm.weight"] = [hd]
+            shapes[p + "self_attn.k_norm.weight"] = [hd]
+            shapes[p + "mlp.gate_proj.weight"] = [c.intermediateSize, d]
+            shapes[p + "mlp.up_proj.weight"] = [c.intermediateSize, d]
+            shapes[p + "mlp.down_proj.weight"] = [d, c.intermediateSize]
+        }
+        return ParameterSpec(shapes: shapes, ignoredPrefixes: [
+            "model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head.",
+        ])
+    }
+
+    /// Loads the encoder from a checkpoint, verified against `parameterSpec`. `dtype` converts the
+    /// weights at load (nil keeps the stored dtype; the CPU backend computes on bf16 weights directly).
+    public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil) throws {
+        guard configuration.numHiddenLayers >= 2 else {
+            throw WeightLoadingError.malformedJSON(path: "text_encoder/config.json", detail: "needs at least 2 layers")
+        }
+        self.configuration = configuration
+        self.layerCount = configuration.numHiddenLayers - 1
+        let store = try Self.parameterSpec(configuration).load(from: weights, component: "text_encoder", on: backend,
+                                                                 dtype: dtype)
+        let eps = Float(configuration.rmsNormEps)
+        embedTokens = try store["model.embed_tokens.weight"]
+        layers = try (0..<layerCount).map { i in
+            let p = "model.layers.\(i)."
+            return Layer(
+                inputNorm: try RMSNorm(store, p + "input_layernorm.weight", eps: eps),
+                postAttentionNorm: try RMSNorm(store, p + "post_attention_layernorm.weight", eps: eps),
+                q: try Linear(store, p + "self_attn.q_proj"), k: try Linear(store, p + "self_attn.k_proj"),
+                v: try Linear(store, p + "self_attn.v_proj"), o: try Linear(store, p + "self_attn.o_proj"),
+                qNorm: try RMSNorm(store, p + "self_attn.q_norm.weight", eps: eps),
+                kNorm: try RMSNorm(store, p + "self_attn.k_norm.weight", eps: eps),
+                gate: try Linear(store, p + "mlp.gate_proj"), up: try Linear(store, p + "mlp.up_proj"),
+                down: try Linear(store, p + "mlp.down_proj"))
+        }
+    }
+
+    /// `hidden_states[-2]` for one sequence of token ids: `[L, hidden]` in `activationDType`.
+    public func encode(ids: [Int32], activationDType: DType = .float32) throws -> Tensor {
+        guard !ids.isEmpty else { throw TensorError.invalidArgument(op: "text encoder", detail: "no tokens") }
+        let backend = embedTokens.backend
+        let c = configuration, length = ids.count, hd = c.resolvedHeadDim
+        let (cos, sin) = try ropeTables(length: length, backend: backend)
+        var h = try embedTokens.embedding(backend.tensor(ids: ids, shape: [length])).cast(to: activationDType)
+        for layer in layers {
+            let x = try layer.inputNorm(h)
+            let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
+                .rope(cos: cos, sin: sin, layout: .splitHalves)
+            let k = try layer.kNorm(layer.k(x).reshaped([1, length, c.numKeyValueHeads, hd]))
+                .rope(cos: cos, sin: sin, layout: .splitHalves)
+            let v = try layer.v(x).reshaped([1, length, c.numKeyValueHeads, hd])
+            let attention = try q.attention(key: k, value: v, causal: true).reshaped([length, c.numAttentionHeads * hd])
+            h = try h + layer.o(attention)
+            let y = try layer.postAttentionNorm(h)
+            h = try h + layer.down(layer.gate(y).silu() * layer.up(y))
+        }
+        return h
+    }
+
+    /// Rotary tables for positions `0 ..< length`: inv_freq_j = 1 / θ^(2j/hd), computed in float32
+    /// as transformers' default rope does.
+    private func ropeTables(length: Int, backend: any Backend) throws -> (Tensor, Tensor) {
+        let hd = configuration.resolvedHeadDim, half = hd / 2
+        let theta = Float(configuration.ropeTheta)
+        let inverse = (0..<half).map { j in 1 / Foundation.pow(theta, Float(2 * j) / Float(hd)) }
+        var cos = [Float](repeating: 0, count: length * half), sin = cos
+        for position in 0..<length {
+            for j in 0..<half {
+                let angle = Float(position) * inverse[j]
+                cos[position * half + j] = Foundation.cos(angle)
+                sin[position * half + j] = Foundation.sin(angle)
+            }
+        }
+        return (try backend.tensor(cos, shape: [length, half]), try backend.tensor(sin, shape: [length, half]))
+    }
+}

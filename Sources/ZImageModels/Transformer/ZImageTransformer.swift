@@ -1,0 +1,183 @@
+import Foundation
+import ZImageTensor
+import ZImageWeights
+
+/// `ZImageTransformer2DModel`, the single-stream DiT (diffusers 0.42.1, basic non-Omni path; spec §3).
+///
+/// One call denoises one latent `[16, 1, H, W]` against one caption `[L, cap_feat_dim]`. Items of a
+/// batch run one after another; for a single item the reference uses no attention mask, and the
+/// inner multiple-of-32 padding (learned pad tokens) is attended to, as in the reference.
+/// The caption half of the sequence depends on the prompt only: `prepareCaption` runs the caption
+/// embedder and context refiner once, and every step reuses the result.
+public final class ZImageTransformer {
+    public let configuration: ZImageTransformerConfiguration
+    static let sequenceMultiple = 32
+
+    private let timestepMLP1: Linear, timestepMLP2: Linear
+    private let captionNorm: RMSNorm, captionLinear: Linear
+    private let xEmbedder: Linear
+    private let xPadToken: Tensor, captionPadToken: Tensor
+    private let noiseRefiner: [ZImageTransformerBlock]
+    private let contextRefiner: [ZImageTransformerBlock]
+    private let layers: [ZImageTransformerBlock]
+    private let finalModulation: Linear, finalLinear: Linear
+    private let rope: ZImageRoPE
+
+    /// Every parameter the model has, by diffusers key.
+    public static func parameterSpec(_ c: ZImageTransformerConfiguration) -> ParameterSpec {
+        let d = c.dim, key = c.patchKey
+        var shapes: [String: Shape] = [
+            "all_x_embedder.\(key).weight": [d, c.patchFeatures], "all_x_embedder.\(key).bias": [d],
+            "t_embedder.mlp.0.weight": [1024, 256], "t_embedder.mlp.0.bias": [1024],
+            "t_embedder.mlp.2.weight": [c.adaLNDim, 1024], "t_embedder.mlp.2.bias": [c.adaLNDim],
+            "cap_embedder.0.weight": [c.capFeatDim],
+            "cap_embedder.1.weight": [d, c.capFeatDim], "cap_embedder.1.bias": [d],
+            "x_pad_token": [1, d], "cap_pad_token": [1, d],
+            "all_final_layer.\(key).adaLN_modulation.1.weight": [d, c.adaLNDim],
+            "all_final_layer.\(key).adaLN_modulation.1.bias": [d],
+            "all_final_layer.\(key).linear.weight": [c.patchFeatures, d],
+            "all_final_layer.\(key).linear.bias": [c.patchFeatures],
+        ]
+        for i in 0..<c.nRefinerLayers {
+            shapes.merge(ZImageTransformerBlock.parameterShapes("noise_refiner.\(i).", c, modulated: true)) { a, _ in a }
+            shapes.merge(ZImageTransformerBlock.parameterShapes("context_refiner.\(i).", c, modulated: false)) { a, _ in a }
+        }
+        for i in 0..<c.nLayers {
+            shapes.merge(ZImageTransformerBlock.parameterShapes("layers.\(i).", c, modulated: true)) { a, _ in a }
+        }
+        return ParameterSpec(shapes: shapes)
+    }
+
+    /// Loads the transformer, verified against `parameterSpec`; `dtype` converts the weights at
+    /// load (the reference rounds the fp32 checkpoint to bf16); nil keeps the stored dtype.
+    public init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
+                dtype: DType? = nil) throws {
+        guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
+              c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
+            throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
+                                                   detail: "unsupported configuration (heads, axes or patch sizes)")
+        }
+        configuration = c
+        let store = try Self.parameterSpec(c).load(from: weights, component: "transformer", on: backend, dtype: dtype)
+        let key = c.patchKey
+        timestepMLP1 = try Linear(store, "t_embedder.mlp.0", bias: true)
+        timestepMLP2 = try Linear(store, "t_embedder.mlp.2", bias: true)
+        captionNorm = try RMSNorm(store, "cap_embedder.0.weight", eps: Float(c.normEps))
+        captionLinear = try Linear(store, "cap_embedder.1", bias: true)
+        xEmbedder = try Linear(store, "all_x_embedder.\(key)", bias: true)
+        xPadToken = try store["x_pad_token"]
+        captionPadToken = try store["cap_pad_token"]
+        noiseRefiner = try (0..<c.nRefinerLayers).map {
+            try ZImageTransformerBlock(store, "noise_refiner.\($0).", c, modulated: true)
+        }
+        contextRefiner = try (0..<c.nRefinerLayers).map {
+            try ZImageTransformerBlock(store, "context_refiner.\($0).", c, modulated: false)
+        }
+        layers = try (0..<c.nLayers).map { try ZImageTransformerBlock(store, "layers.\($0).", c, modulated: true) }
+        finalModulation = try Linear(store, "all_final_layer.\(key).adaLN_modulation.1", bias: true)
+        finalLinear = try Linear(store, "all_final_layer.\(key).linear", bias: true)
+        rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    static func padded(_ count: Int) -> Int { (count + sequenceMultiple - 1) / sequenceMultiple * sequenceMultiple }
+
+    // MARK: Caption (once per prompt)
+
+    /// The caption stream after the embedder and the context refiner, ready for every step.
+    public struct PreparedCaption {
+        /// `[Lp, dim]`.
+        public let tokens: Tensor
+        /// Real caption tokens (before padding to a multiple of 32).
+        public let length: Int
+        public var paddedLength: Int { tokens.shape[0] }
+        let cos: Tensor, sin: Tensor
+    }
+
+    /// Embeds caption features `[L, cap_feat_dim]`, pads them with the learned pad token to a
+    /// multiple of 32, and runs the context refiner (positions (k+1, 0, 0), pads included).
+    public func prepareCaption(_ features: Tensor, activationDType: DType) throws -> PreparedCaption {
+        guard features.shape.rank == 2, features.shape[1] == configuration.capFeatDim, features.shape[0] > 0 else {
+            throw TensorError.shapeMismatch(op: "transformer caption",
+                                            detail: "\(features.shape), expected [L, \(configuration.capFeatDim)]")
+        }
+        let length = features.shape[0], paddedLength = Self.padded(length)
+        var tokens = try captionLinear(captionNorm(features.cast(to: activationDType)))
+        tokens = try padRows(tokens, to: paddedLength, with: captionPadToken.cast(to: activationDType))
+        let (cos, sin) = try rope.tables((0..<paddedLength).map { ($0 + 1, 0, 0) }, backend: features.backend)
+        for block in contextRefiner { tokens = try block(tokens, cos: cos, sin: sin, modulation: nil) }
+        return PreparedCaption(tokens: tokens, length: length, cos: cos, sin: sin)
+    }
+
+    private func padRows(_ x: Tensor, to rows: Int, with token: Tensor) throws -> Tensor {
+        let missing = rows - x.shape[0]
+        guard missing > 0 else { return x }
+        return try Tensor.concat([x] + Array(repeating: token, count: missing), axis: 0)
+    }
+
+    // MARK: Timestep
+
+    /// The timestep conditioning `c` `[1, adaLN]` for model time `t` ∈ [0, 1] (spec §3.3 step 1):
+    /// a [cos, sin] sinusoid of t·t_scale with ω_j = exp(−ln(10000)·j/128), then the MLP.
+    public func timestepEmbedding(_ t: Float, activationDType: DType, backend: any Backend) throws -> Tensor {
+        let half = 128
+        let scaled = t * Float(configuration.tScale)
+        let logPeriod = Float(-Foundation.log(10000.0))
+        var embedding = [Float](repeating: 0, count: 2 * half)
+        for j in 0..<half {
+            let frequency = Foundation.exp(logPeriod * Float(j) / Float(half))
+            let argument = scaled * frequency
+            embedding[j] = Foundation.cos(argument)
+            embedding[half + j] = Foundation.sin(argument)
+        }
+        let input = try backend.tensor(embedding, shape: [1, 2 * half], dtype: activationDType)
+        return try timestepMLP2(timestepMLP1(input).silu())
+    }
+
+    // MARK: Forward
+
+    /// The predicted velocity `[16, 1, H, W]` for latent `[16, 1, H, W]` at model time `t`.
+    public func callAsFunction(_ latent: Tensor, t: Float, caption: PreparedCaption) throws -> Tensor {
+        let c = configuration
+        let activationDType = caption.tokens.dtype
+        let backend = latent.backend
+        guard latent.shape.rank == 4, latent.shape[0] == c.inChannels, latent.shape[1] == 1,
+              latent.shape[2] % c.patchSize == 0, latent.shape[3] % c.patchSize == 0 else {
+            throw TensorError.shapeMismatch(op: "transformer", detail: "latent \(latent.shape), expected [16, 1, H, W]")
+        }
+        let (height, width) = (latent.shape[2], latent.shape[3])
+        let p = c.patchSize, (ht, wt) = (height / p, width / p)
+        let imageTokens = ht * wt, paddedImage = Self.padded(imageTokens)
+        let conditioning = try timestepEmbedding(t, activationDType: activationDType, backend: backend)
+
+        // Patchify, channel fastest: [C, Ht, pH, Wt, pW] → [Ht, Wt, pH, pW, C].
+        let patches = try latent.cast(to: activationDType).reshaped([c.inChannels, ht, p, wt, p])
+            .permuted([1, 3, 2, 4, 0]).reshaped([imageTokens, c.patchFeatures])
+        var x = try padRows(xEmbedder(patches), to: paddedImage, with: xPadToken.cast(to: activationDType))
+
+        // Image positions (Lp + 1, h, w); image pad rows (0, 0, 0).
+        var positions: [(Int, Int, Int)] = []
+        positions.reserveCapacity(paddedImage)
+        for h in 0..<ht { for w in 0..<wt { positions.append((caption.paddedLength + 1, h, w)) } }
+        positions += Array(repeating: (0, 0, 0), count: paddedImage - imageTokens)
+        let (imageCos, imageSin) = try rope.tables(positions, backend: backend)
+
+        let refinerModulations = try noiseRefiner.map { try $0.modulation(for: conditioning) }
+        for (block, modulation) in zip(noiseRefiner, refinerModulations) {
+            x = try block(x, cos: imageCos, sin: imageSin, modulation: modulation)
+        }
+        // Unified sequence: image first, then caption.
+        var unified = try Tensor.concat([x, caption.tokens], axis: 0)
+        let cos = try Tensor.concat([imageCos, caption.cos], axis: 0)
+        let sin = try Tensor.concat([imageSin, caption.sin], axis: 0)
+        for block in layers {
+            unified = try block(unified, cos: cos, sin: sin, modulation: block.modulation(for: conditioning))
+        }
+        // Final layer: LayerNorm (no affine, eps 1e-6) · (1 + Linear(SiLU(c))), then the projection.
+        let scale = try finalModulation(conditioning.silu()).affine(scale: 1, shift: 1)
+        let image = try unified.rows(0..<imageTokens)
+        let out = try finalLinear(image.layerNorm(eps: 1e-6) * scale)
+        // Unpatchify: [Ht, Wt, pH, pW, C] → [C, Ht, pH, Wt, pW].
+        return try out.reshaped([ht, wt, p, p, c.inChannels]).permuted([4, 0, 2, 1, 3])
+            .reshaped([c.inChannels, 1, height, width])
+    }
+}

@@ -1,0 +1,65 @@
+import Testing
+import ZImageCPU
+import ZImageModels
+import ZImageTensor
+import ZImageWeights
+
+/// The tiny DiT against diffusers in float32 (stages/transformer.safetensors).
+@Suite struct TransformerTests {
+    let backend = CPUBackend()
+    let transformer: ZImageTransformer
+    let golden: SafetensorsFile
+
+    init() throws {
+        let model = try ModelDirectory(path: Fixtures.tinyModel)
+        let configuration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
+                                                             from: model.component("transformer"))
+        transformer = try ZImageTransformer(configuration: configuration, weights: model.weights(of: "transformer"),
+                                            backend: backend)
+        golden = try SafetensorsFile(path: Fixtures.path("stages/transformer.safetensors"))
+    }
+
+    func tensor(_ name: String) throws -> Tensor { try golden.tensor(name, on: backend) }
+
+    @Test func timestepEmbeddingMatches() throws {
+        let t = try tensor("t").toFloats()[0]
+        let c = try transformer.timestepEmbedding(t, activationDType: .float32, backend: backend)
+        let error = relativeError(try c.toFloats(), try tensor("c").toFloats())
+        #expect(error < 1e-5, "c: \(error)")
+    }
+
+    @Test func forwardMatchesDiffusers() throws {
+        let caption = try transformer.prepareCaption(tensor("cap_feats"), activationDType: .float32)
+        #expect(caption.paddedLength == 32 && caption.length == 16)
+        let refined = try tensor("context_refiner_0_out")
+        #expect(relativeError(try caption.tokens.toFloats(), try refined.reshaped([32, 64]).toFloats()) < 1e-5)
+        let out = try transformer(tensor("x"), t: tensor("t").toFloats()[0], caption: caption)
+        let expected = try tensor("out")
+        #expect(out.shape == expected.shape)
+        let error = relativeError(try out.toFloats(), try expected.toFloats())
+        #expect(error < 1e-4, "transformer output: \(error)")
+    }
+
+    /// A batch with different image sizes, caption lengths and times (the reference masks; we run
+    /// items one by one): each output matches.
+    @Test func batchItemsMatchOneByOne() throws {
+        let times = try tensor("b2.t").toFloats()
+        for (index, (image, captionName)) in [("b2.x0", "b2.cap0"), ("b2.x1", "b2.cap1")].enumerated() {
+            let caption = try transformer.prepareCaption(tensor(captionName), activationDType: .float32)
+            let out = try transformer(tensor(image), t: times[index], caption: caption)
+            let error = relativeError(try out.toFloats(), try tensor("b2.out\(index)").toFloats())
+            #expect(error < 1e-4, "item \(index): \(error)")
+        }
+    }
+
+    @Test func refusesWrongShapes() throws {
+        let caption = try transformer.prepareCaption(tensor("cap_feats"), activationDType: .float32)
+        #expect(throws: TensorError.self) {
+            try transformer(backend.tensor([Float](repeating: 1, count: 16 * 7 * 8), shape: [16, 1, 7, 8]), t: 0.5,
+                            caption: caption)
+        }
+        #expect(throws: TensorError.self) {
+            try transformer.prepareCaption(backend.tensor([1, 2, 3], shape: [1, 3]), activationDType: .float32)
+        }
+    }
+}

@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
+        // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
+        .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "ZImageModels", dependencies: ["ZImageTensor", "ZImageWeights"], swiftSettings: swiftSettings),
         .target(
             name: "ZImagePipeline",
-            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels"],
+            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG"],
             swiftSettings: swiftSettings
         ),
         .target(

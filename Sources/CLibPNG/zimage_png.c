@@ -232,7 +232,10 @@ static int decode_run(decode_context *c) {
     if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) {
         png_set_gray_to_rgb(c->png);
     }
-    if (color_type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(c->png);
+    // Palette and grey images with a tRNS chunk gain an alpha channel when expanded: drop it too.
+    if ((color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(c->png, c->info, PNG_INFO_tRNS)) {
+        png_set_strip_alpha(c->png);
+    }
     (void)png_set_interlace_handling(c->png);
     png_read_update_info(c->png, c->info);
 

@@ -188,7 +188,7 @@ public enum PNGEncoder {
         try bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw failure("write failed", errno)
@@ -250,6 +250,15 @@ public enum PNGDecoder {
         for b in bytes { scalars.append(Unicode.Scalar(b)) }
         return String(scalars)
     }
+}
+
+/// POSIX write(2); `write` alone inside `PNGEncoder` would name `PNGEncoder.write`.
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, buffer, count)
+    #else
+    return Darwin.write(fd, buffer, count)
+    #endif
 }
 
 /// The NUL-terminated message in a C error buffer.

@@ -11,6 +11,19 @@ public struct AutoencoderConfiguration: Codable, Sendable, Equatable {
     public var midBlockAddAttention: Bool?
     public var usePostQuantConv: Bool?
 
+    public init(inChannels: Int, outChannels: Int, latentChannels: Int, blockOutChannels: [Int], layersPerBlock: Int, normNumGroups: Int, scalingFactor: Double, shiftFactor: Double?, midBlockAddAttention: Bool?, usePostQuantConv: Bool?) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.latentChannels = latentChannels
+        self.blockOutChannels = blockOutChannels
+        self.layersPerBlock = layersPerBlock
+        self.normNumGroups = normNumGroups
+        self.scalingFactor = scalingFactor
+        self.shiftFactor = shiftFactor
+        self.midBlockAddAttention = midBlockAddAttention
+        self.usePostQuantConv = usePostQuantConv
+    }
+
     enum CodingKeys: String, CodingKey {
         case inChannels = "in_channels", outChannels = "out_channels", latentChannels = "latent_channels"
         case blockOutChannels = "block_out_channels", layersPerBlock = "layers_per_block"

@@ -10,6 +10,18 @@ public struct Qwen3Configuration: Codable, Sendable, Equatable {
     public var ropeTheta: Double
     public var vocabSize: Int
 
+    public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int?, rmsNormEps: Double, ropeTheta: Double, vocabSize: Int) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads
+        self.headDim = headDim
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.vocabSize = vocabSize
+    }
+
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
         case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"

@@ -16,6 +16,24 @@ public struct ZImageTransformerConfiguration: Codable, Sendable, Equatable {
     public var axesDims: [Int]
     public var axesLens: [Int]
 
+    public init(allPatchSize: [Int], allFPatchSize: [Int], inChannels: Int, dim: Int, nLayers: Int, nRefinerLayers: Int, nHeads: Int, nKVHeads: Int, normEps: Double, qkNorm: Bool, capFeatDim: Int, ropeTheta: Double, tScale: Double, axesDims: [Int], axesLens: [Int]) {
+        self.allPatchSize = allPatchSize
+        self.allFPatchSize = allFPatchSize
+        self.inChannels = inChannels
+        self.dim = dim
+        self.nLayers = nLayers
+        self.nRefinerLayers = nRefinerLayers
+        self.nHeads = nHeads
+        self.nKVHeads = nKVHeads
+        self.normEps = normEps
+        self.qkNorm = qkNorm
+        self.capFeatDim = capFeatDim
+        self.ropeTheta = ropeTheta
+        self.tScale = tScale
+        self.axesDims = axesDims
+        self.axesLens = axesLens
+    }
+
     enum CodingKeys: String, CodingKey {
         case allPatchSize = "all_patch_size", allFPatchSize = "all_f_patch_size", inChannels = "in_channels", dim
         case nLayers = "n_layers", nRefinerLayers = "n_refiner_layers", nHeads = "n_heads", nKVHeads = "n_kv_heads"

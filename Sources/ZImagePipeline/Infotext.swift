@@ -1,0 +1,34 @@
+import Foundation
+
+/// The AUTOMATIC1111 "infotext" that goes into a PNG's `parameters` text chunk, so A1111,
+/// Forge, Civitai and other tools read the settings back ("PNG Info").
+public enum Infotext {
+    /// `prompt`, an optional `Negative prompt:` line, then `Steps: …, Sampler: …, CFG scale: …,
+    /// Seed: …, Size: WxH, Model: …` (A1111's key order and spelling).
+    public static func render(_ p: GenerationParameters, seed: UInt64, model: String, version: String) -> String {
+        var lines = [p.prompt]
+        if !p.negativePrompt.isEmpty { lines.append("Negative prompt: " + p.negativePrompt) }
+        var fields = [
+            "Steps: \(p.steps)", "Sampler: Euler", "Schedule type: Simple", "CFG scale: \(format(p.guidanceScale))",
+            "Seed: \(seed)", "Size: \(p.width)x\(p.height)", "Model: \(quoted(model))", "Shift: 3",
+        ]
+        if p.cfgNormalization > 0 { fields.append("CFG normalization: \(format(p.cfgNormalization))") }
+        if p.cfgTruncation < 1 { fields.append("CFG truncation: \(format(p.cfgTruncation))") }
+        fields.append("Version: \(quoted(version))")
+        lines.append(fields.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+
+    /// "7" for 7.0, "2.5" for 2.5 (as A1111 prints numbers).
+    static func format(_ value: Float) -> String {
+        value == value.rounded() && abs(value) < 1e6 ? String(Int(value)) : String(value)
+    }
+
+    /// A1111 quotes values that contain its separators.
+    static func quoted(_ value: String) -> String {
+        value.contains(",") || value.contains(":") || value.contains("\"") || value.contains("\n")
+            ? "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n") + "\""
+            : value
+    }
+}

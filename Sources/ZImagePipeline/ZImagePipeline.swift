@@ -1,0 +1,188 @@
+import Foundation
+import ZImageModels
+import ZImageTensor
+import ZImageTokenizer
+import ZImageWeights
+
+/// Numeric precision of a generation: the activations' dtype (and, on a GPU, the weights').
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    case float32 = "fp32", bfloat16 = "bf16", float16 = "fp16"
+
+    public var dtype: DType {
+        switch self {
+        case .float32: .float32
+        case .bfloat16: .bfloat16
+        case .float16: .float16
+        }
+    }
+}
+
+/// Progress of a running generation.
+public struct GenerationProgress: Sendable {
+    public enum Stage: Sendable, Equatable { case encodingPrompt, denoising, decoding }
+    public var stage: Stage
+    /// Image of the batch (0-based) being worked on.
+    public var image: Int
+    /// Completed steps of that image and the total.
+    public var step: Int, steps: Int
+}
+
+/// One finished image.
+public struct GeneratedImage: Sendable {
+    public var image: RGBImage
+    public var seed: UInt64
+    /// The A1111 infotext for this image.
+    public var infotext: String
+}
+
+/// Text to image with Z-Image-Turbo (diffusers `ZImagePipeline`, spec §5): prompt → template →
+/// Qwen3 features → noise (torch-compatible, seed + i per image) → N FlowMatch Euler steps of the
+/// DiT (optionally with classifier-free guidance) → VAE decode → 8-bit RGB.
+///
+/// Not `Sendable`: it owns tensors. Keep one per device behind a serial executor.
+public final class ZImagePipeline {
+    public let backend: any Backend
+    public let precision: Precision
+    public let tokenizer: BPETokenizer
+    public let textEncoder: Qwen3TextEncoder
+    public let transformer: ZImageTransformer
+    public let decoder: VAEDecoder
+    /// The scheduler's `shift` from scheduler_config.json.
+    public let shift: Float
+    /// A short name for infotext (the model folder's name).
+    public let modelName: String
+    static let version = "zimage 0.1"
+
+    /// Loads every component of a diffusers model directory (verified loads; memory-mapped where
+    /// the backend computes on the stored dtype, so the CPU backend copies no weights at fp32).
+    public init(modelDirectory path: String, backend: any Backend, precision: Precision = .float32) throws {
+        let model = try ModelDirectory(path: path)
+        guard model.pipelineClass == "ZImagePipeline" else {
+            throw GenerationError.modelNotSupported("\(path) holds a \(model.pipelineClass), not a ZImagePipeline")
+        }
+        self.backend = backend
+        self.precision = precision
+        // The CPU backend computes on stored bf16/f32 weights directly; other backends (and bf16
+        // runs, which the reference does on bf16-rounded weights) convert at load.
+        let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
+        let tokenizerPath = try model.component("tokenizer").directory + "/tokenizer.json"
+        tokenizer = try BPETokenizer(path: tokenizerPath)
+        textEncoder = try Qwen3TextEncoder(
+            configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
+            weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
+        transformer = try ZImageTransformer(
+            configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
+                                                         from: model.component("transformer")),
+            weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType)
+        decoder = try VAEDecoder(
+            configuration: ComponentConfiguration.decode(AutoencoderConfiguration.self, from: model.component("vae")),
+            weights: model.weights(of: "vae"), backend: backend, dtype: weightDType)
+        shift = Float(try model.component("scheduler").config?["shift"] as? Double ?? 3)
+        modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+    }
+
+    // MARK: Stages (public so parity tests can check each)
+
+    /// Caption features `[L, cap_dim]` of a prompt (templated, cut at 512 tokens) and whether it was cut.
+    public func encodePrompt(_ prompt: String) throws -> (features: Tensor, truncated: Bool) {
+        let tokenized = TokenizedPrompt(prompt: prompt, tokenizer: tokenizer)
+        return (try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype), tokenized.truncated)
+    }
+
+    /// The initial latent `[16, 1, H/8, W/8]` for one seed: `torch.randn` on a CPU generator.
+    public func initialLatent(width: Int, height: Int, seed: UInt64) throws -> Tensor {
+        let shape: Shape = [transformer.configuration.inChannels, 1, 2 * (height / 16), 2 * (width / 16)]
+        var generator = TorchGenerator(seed: seed)
+        return try backend.tensor(generator.randn(count: shape.count), shape: shape)
+    }
+
+    /// Runs the denoising loop on one latent; `onStep` sees each step's latents (float32) and
+    /// returns false to cancel.
+    public func denoise(_ latent: Tensor, caption: ZImageTransformer.PreparedCaption,
+                        negative: ZImageTransformer.PreparedCaption?, parameters p: GenerationParameters,
+                        onStep: (Int, Tensor) throws -> Bool) throws -> Tensor {
+        let scheduler = FlowMatchEulerScheduler(steps: p.steps, shift: shift)
+        var latents = try latent.cast(to: .float32)
+        for step in 0..<scheduler.steps {
+            let t = scheduler.modelTime(step)
+            let input = try latents.cast(to: precision.dtype)
+            let positive = try transformer(input, t: t, caption: caption).cast(to: .float32)
+            var prediction = positive
+            // Guidance is skipped at steps whose model time exceeds cfg_truncation (reference order).
+            if let negative, p.guidanceScale > 0, !(t > p.cfgTruncation) {
+                let other = try transformer(input, t: t, caption: negative).cast(to: .float32)
+                prediction = try positive + (positive - other).affine(scale: p.guidanceScale)
+                if p.cfgNormalization > 0 {
+                    let positiveNorm = try Self.norm(positive), guidedNorm = try Self.norm(prediction)
+                    let limit = positiveNorm * p.cfgNormalization
+                    if guidedNorm > limit { prediction = try prediction.affine(scale: limit / guidedNorm) }
+                }
+            }
+            // Euler: x ← x + (σ_{i+1} − σ_i) · (−v).
+            latents = try latents + prediction.unary(.negate).affine(scale: scheduler.stepSize(step))
+            guard try onStep(step, latents) else { throw GenerationError.cancelled }
+        }
+        return latents
+    }
+
+    static func norm(_ x: Tensor) throws -> Float {
+        Float(try x.toFloats().reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+    }
+
+    /// Pixels of one latent: un-scaled, decoded (tiled if asked), mapped to 8-bit RGB as the
+    /// reference post-processes: (x/2 + 0.5) clamped to [0, 1], ×255, rounded half to even.
+    public func decode(_ latents: Tensor, tiled: Bool = false) throws -> RGBImage {
+        let z = try decoder.decoderInput(latents: latents.cast(to: precision.dtype))
+        let (channels, height, width) = (z.shape[0], z.shape[2], z.shape[3])
+        let batched = try z.reshaped([1, channels, height, width])
+        let pixels = try (tiled ? TiledDecoding.decode(batched, decoder: decoder) : decoder.decode(batched))
+        return try Self.rgb(pixels)
+    }
+
+    /// `[1, 3, H, W]` in [−1, 1] → 8-bit RGB (spec §5.5).
+    public static func rgb(_ pixels: Tensor) throws -> RGBImage {
+        let (height, width) = (pixels.shape[2], pixels.shape[3])
+        let values = try pixels.toFloats()
+        var bytes = [UInt8](repeating: 0, count: width * height * 3)
+        let plane = width * height
+        for channel in 0..<3 {
+            for index in 0..<plane {
+                let value = min(max(values[channel * plane + index] / 2 + 0.5, 0), 1)
+                bytes[index * 3 + channel] = UInt8((value * 255).rounded(.toNearestOrEven))
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: bytes)
+    }
+
+    // MARK: Whole generation
+
+    /// Generates `batchSize` images. `progress` is told of every stage and step and returns false
+    /// to cancel (the generation stops at the next step with `GenerationError.cancelled`).
+    public func generate(_ parameters: GenerationParameters,
+                         progress: (GenerationProgress) -> Bool = { _ in true }) throws -> [GeneratedImage] {
+        try parameters.validate()
+        let firstSeed = parameters.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        guard progress(GenerationProgress(stage: .encodingPrompt, image: 0, step: 0, steps: parameters.steps)) else {
+            throw GenerationError.cancelled
+        }
+        let dtype = precision.dtype
+        let caption = try transformer.prepareCaption(encodePrompt(parameters.prompt).features, activationDType: dtype)
+        let negative = parameters.guidanceScale > 0
+            ? try transformer.prepareCaption(encodePrompt(parameters.negativePrompt).features, activationDType: dtype)
+            : nil
+        var images: [GeneratedImage] = []
+        for index in 0..<parameters.batchSize {
+            let seed = firstSeed &+ UInt64(index)
+            let latent = try initialLatent(width: parameters.width, height: parameters.height, seed: seed)
+            let final = try denoise(latent, caption: caption, negative: negative, parameters: parameters) { step, _ in
+                progress(GenerationProgress(stage: .denoising, image: index, step: step + 1, steps: parameters.steps))
+            }
+            guard progress(GenerationProgress(stage: .decoding, image: index, step: parameters.steps,
+                                              steps: parameters.steps)) else { throw GenerationError.cancelled }
+            let image = try decode(final, tiled: parameters.tiledDecode)
+            images.append(GeneratedImage(image: image, seed: seed, infotext: Infotext.render(
+                parameters, seed: seed, model: modelName, version: Self.version)))
+        }
+        return images
+    }
+}

@@ -44,3 +44,21 @@ done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
 echo "inspect: every corrupt fixture refused with exit 1 and a message"
+
+# `zimage generate` with the demo model: two PNGs in batch order with A1111 parameters; bad input refused.
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+XDG_CACHE_HOME="$out/cache" "$bin" generate --prompt "a fox" --width 128 --height 96 --seed 5 --batch 2 \
+    --output "$out/images" > "$out/paths"
+[ "$(cat "$out/paths")" = "$out/images/00000-5.png
+$out/images/00001-6.png" ] || { echo "FAIL: generate printed: $(cat "$out/paths")"; exit 1; }
+for png in "$out"/images/*.png; do
+    head -c 8 "$png" | od -An -c | grep -q "P   N   G" || { echo "FAIL: $png is not a PNG"; exit 1; }
+    grep -aq "Seed: [56], Size: 128x96" "$png" || { echo "FAIL: $png lacks its parameters text"; exit 1; }
+done
+for bad in "--width 1000" "--steps 0" "--batch 0" "--device tpu" "--model /nonexistent"; do
+    if XDG_CACHE_HOME="$out/cache" "$bin" generate --prompt x $bad --output "$out/images" >/dev/null 2>&1; then
+        echo "FAIL: generate accepted $bad"; exit 1
+    fi
+done
+echo "generate: demo-model images written and bad flags refused"

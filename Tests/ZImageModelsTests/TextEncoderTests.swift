@@ -99,4 +99,16 @@ func relativeError(_ x: [Float], _ y: [Float]) -> Double {
         #expect(tokenized.ids.last != tokenizer.id(of: "<|im_end|>"))
         #expect(tokenized.ids.first == tokenizer.id(of: "<|im_start|>"))
     }
+
+    /// Qwen3-4B as Z-Image uses it: layers 0…34 and the embeddings, 3,921,534,720 + 388,956,160
+    /// parameters (spec §1.5); layer 35 and the final norm stay on disk.
+    @Test func realConfigurationLoadsTheSpecParameters() {
+        let qwen3 = Qwen3Configuration(hiddenSize: 2560, intermediateSize: 9728, numHiddenLayers: 36,
+                                       numAttentionHeads: 32, numKeyValueHeads: 8, headDim: 128, rmsNormEps: 1e-6,
+                                       ropeTheta: 1_000_000, vocabSize: 151_936)
+        let spec = Qwen3TextEncoder.parameterSpec(qwen3)
+        #expect(spec.shapes.count == 1 + 35 * 11)
+        #expect(spec.shapes.values.reduce(0) { $0 + $1.count } == 388_956_160 + 35 * 100_930_816)
+        #expect(spec.shapes["model.layers.0.self_attn.k_proj.weight"] == [1024, 2560])
+    }
 }

@@ -62,4 +62,15 @@ import ZImageWeights
             try transformer.prepareCaption(backend.tensor([1, 2, 3], shape: [1, 3]), activationDType: .float32)
         }
     }
+
+    /// The real configuration's parameter list is the checkpoint's: 521 tensors, 6,154,908,736
+    /// parameters (spec §1.4–1.5; the same count diffusers' own model reports).
+    @Test func realConfigurationMatchesTheCheckpointLayout() {
+        let spec = ZImageTransformer.parameterSpec(.zImageTurbo)
+        #expect(spec.shapes.count == 521)
+        #expect(spec.shapes.values.reduce(0) { $0 + $1.count } == 6_154_908_736)
+        #expect(spec.shapes["layers.29.adaLN_modulation.0.weight"] == [15360, 256])
+        #expect(spec.shapes["all_x_embedder.2-1.weight"] == [3840, 64])
+        #expect(spec.shapes["context_refiner.1.adaLN_modulation.0.weight"] == nil)
+    }
 }

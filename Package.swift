@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "zimage", dependencies: ["ZImageCLI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ZImageBench",
-            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels"],
+            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer"],
             path: "bench/ZImageBench",
             swiftSettings: swiftSettings
         ),

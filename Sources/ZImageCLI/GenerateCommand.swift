@@ -117,8 +117,10 @@ public struct GenerateCommand: ParsableCommand {
             number += 1
         }
         let seconds = Date().timeIntervalSince(started)
-        note(String(format: "%d image(s) in %.1f s, peak memory %@", images.count, seconds,
-                    ByteCount.format(ProcessMemory.peakResidentBytes())))
+        note(String(format: "%d image(s) in %.1f s, ", images.count, seconds)
+            + "peak memory \(ByteCount.format(ProcessMemory.peakResidentBytes)) (now "
+            + "\(ByteCount.format(ProcessMemory.allocatedBytes)) allocated, "
+            + "\(ByteCount.format(ProcessMemory.mappedBytes)) of memory-mapped files)")
     }
 
     private func note(_ text: String) {
@@ -155,18 +157,6 @@ enum OutputNaming {
             return Int(prefix)
         }
         return (numbers.max() ?? -1) + 1
-    }
-}
-
-/// Peak resident memory from /proc (Linux), 0 where unavailable.
-enum ProcessMemory {
-    static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kilobytes * 1024
-        }
-        return 0
     }
 }
 

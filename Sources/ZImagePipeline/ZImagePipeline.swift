@@ -25,6 +25,12 @@ public struct GenerationProgress: Sendable {
     public var image: Int
     /// Completed steps of that image and the total.
     public var step: Int, steps: Int
+    /// A rough picture of the current latents (see `LatentPreview`), on the steps asked for.
+    public var preview: RGBImage?
+
+    public init(stage: Stage, image: Int, step: Int, steps: Int, preview: RGBImage? = nil) {
+        (self.stage, self.image, self.step, self.steps, self.preview) = (stage, image, step, steps, preview)
+    }
 }
 
 /// One finished image.
@@ -158,7 +164,8 @@ public final class ZImagePipeline {
 
     /// Generates `batchSize` images. `progress` is told of every stage and step and returns false
     /// to cancel (the generation stops at the next step with `GenerationError.cancelled`).
-    public func generate(_ parameters: GenerationParameters,
+    /// `previewEvery` > 0 attaches a latent preview to every that-many-th step's progress.
+    public func generate(_ parameters: GenerationParameters, previewEvery: Int = 0,
                          progress: (GenerationProgress) -> Bool = { _ in true }) throws -> [GeneratedImage] {
         try parameters.validate()
         let firstSeed = parameters.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
@@ -174,8 +181,11 @@ public final class ZImagePipeline {
         for index in 0..<parameters.batchSize {
             let seed = firstSeed &+ UInt64(index)
             let latent = try initialLatent(width: parameters.width, height: parameters.height, seed: seed)
-            let final = try denoise(latent, caption: caption, negative: negative, parameters: parameters) { step, _ in
-                progress(GenerationProgress(stage: .denoising, image: index, step: step + 1, steps: parameters.steps))
+            let final = try denoise(latent, caption: caption, negative: negative, parameters: parameters) { step, latents in
+                let wantsPreview = previewEvery > 0 && ((step + 1) % previewEvery == 0 || step + 1 == parameters.steps)
+                let preview = wantsPreview ? try LatentPreview.image(latents) : nil
+                return progress(GenerationProgress(stage: .denoising, image: index, step: step + 1,
+                                                   steps: parameters.steps, preview: preview))
             }
             guard progress(GenerationProgress(stage: .decoding, image: index, step: parameters.steps,
                                               steps: parameters.steps)) else { throw GenerationError.cancelled }

@@ -4,7 +4,8 @@
 ///
 /// with "Isolated" behaviour: every match is a piece, alternatives tried in order at each
 /// position, greedy quantifiers backtracking as Oniguruma's would. `\s` is Unicode White_Space,
-/// `\p{L}` letters, `\p{N}` numbers (one scalar per `\p{N}` match: digits are single pieces).
+/// `\p{L}` letters, `\p{N}` numbers (one scalar per `\p{N}` match: digits are single pieces), by
+/// Unicode 16.0, the version HF's regex tables follow (Swift's are newer).
 enum QwenPreTokenizer {
     /// The pattern string as tokenizer.json spells it (the only one accepted).
     static let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -24,6 +25,8 @@ enum QwenPreTokenizer {
             }
         }
         let properties = scalar.properties
+        // HF's regex engine knows Unicode 16.0; characters assigned later are unassigned ("other") to it.
+        guard let age = properties.age, (age.major, age.minor) <= (16, 0) else { return .other }
         switch properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
         case .decimalNumber, .letterNumber, .otherNumber: return .number

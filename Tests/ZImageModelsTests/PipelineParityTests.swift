@@ -150,3 +150,19 @@ import ZImageWeights
         }
     }
 }
+
+/// Tiled VAE decoding: one tile is the plain decode; several tiles cover the image and stay close
+/// to it. Not equal: each tile's GroupNorm statistics and borders are its own, as in diffusers'
+/// `tiled_decode`, so the bound is loose (relative error 0.35) and only says the tiles line up.
+@Suite struct TiledDecodeTests {
+    @Test func tilesCoverTheImageAndStayCloseToThePlainDecode() throws {
+        let pipeline = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend())
+        let small = try pipeline.initialLatent(width: 64, height: 64, seed: 3)
+        #expect(try pipeline.decode(small, tiled: true) == pipeline.decode(small, tiled: false))
+        let large = try pipeline.initialLatent(width: 768, height: 640, seed: 3)
+        let tiled = try pipeline.decode(large, tiled: true), plain = try pipeline.decode(large, tiled: false)
+        #expect(tiled.width == 768 && tiled.height == 640)
+        let error = relativeError(tiled.pixels.map { Float($0) - 127.5 }, plain.pixels.map { Float($0) - 127.5 })
+        #expect(error < 0.35, "tiled vs plain: \(error)")
+    }
+}

@@ -25,12 +25,18 @@ do {
         let threads = option("--threads").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         emit(try CPUStepBenchmark.run(directory: directory, threads: threads,
                                       repeats: option("--repeats").flatMap(Int.init) ?? 3))
+    case "tokenize":
+        guard let tokenizer = option("--tokenizer"), let text = option("--text") else {
+            throw BenchError("tokenize needs --tokenizer PATH --text PATH")
+        }
+        emit(try TokenizerBenchmark.run(tokenizerPath: tokenizer, textPath: text,
+                                        repeats: option("--repeats").flatMap(Int.init) ?? 5))
     case "cuda-check":
         let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"))
         emit(report)
         if report["all_passed"] as? Bool != true { exit(1) }
     default:
-        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | cuda-check [--nvrtc PATH]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | tokenize --tokenizer PATH --text PATH | cuda-check [--nvrtc PATH]\n".utf8))
         exit(2)
     }
 } catch {

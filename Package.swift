@@ -22,6 +22,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .target(name: "ZImageTensor", swiftSettings: swiftSettings),
@@ -43,15 +47,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ZImageServer",
+            dependencies: [
+                "ZImagePipeline", "ZImageTensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources/public"), .copy("Resources/openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ZImageCLI",
             dependencies: [
                 "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageTokenizer",
-                "ZImageModels", "ZImagePipeline",
+                "ZImageModels", "ZImagePipeline", "ZImageServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "zimage", dependencies: ["ZImageCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "zimage",
+            dependencies: ["ZImageCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "ZImageBench",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer"],
@@ -62,6 +84,13 @@ let package = Package(
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
         .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+        .testTarget(
+            name: "ZImageServerTests",
+            dependencies: [
+                "ZImageServer", "ZImagePipeline",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(
             name: "ZImageModelsTests",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline"]

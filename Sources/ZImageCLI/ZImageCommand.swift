@@ -1,11 +1,12 @@
 import ArgumentParser
 
-/// The `zimage` command line: `inspect` and `devices` (generation and serving come with later work).
-public struct ZImageCommand: ParsableCommand {
+/// The `zimage` command line: `generate`, `serve`, `inspect`, `tokenize` and `devices`.
+@available(macOS 10.15, *)
+public struct ZImageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "zimage",
         abstract: "Z-Image-Turbo text-to-image engine.",
-        subcommands: [GenerateCommand.self, InspectCommand.self, TokenizeCommand.self, DevicesCommand.self]
+        subcommands: [GenerateCommand.self, ServeCommand.self, InspectCommand.self, TokenizeCommand.self, DevicesCommand.self]
     )
 
     public init() {}

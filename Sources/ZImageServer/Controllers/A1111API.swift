@@ -1,0 +1,181 @@
+import Foundation
+import Hummingbird
+import NIOConcurrencyHelpers
+import ZImagePipeline
+
+/// AUTOMATIC1111-compatible `/sdapi/v1/*`, for clients such as `webuiapi`.
+///
+/// Policy for SD-era values (docs/server.md):
+/// - A1111 computes uncond + s·(cond − uncond) = cond + (s − 1)·(cond − uncond), so `cfg_scale` s
+///   is our guidance s − 1: 1 turns guidance off, values below 1 count as 1.
+/// - A request whose steps and cfg_scale are exactly A1111's defaults (20 and 7, what clients send
+///   when the user set nothing) gets Z-Image-Turbo's own defaults instead (8 steps, guidance off);
+///   the option `zimage_sd_defaults` = "as_sent" turns this off. Other values are used as sent.
+/// - Any sampler or scheduler name is accepted; Z-Image samples with FlowMatch Euler, and the
+///   response says so. Unknown fields are ignored. Missing width/height mean 1024.
+struct A1111API: Sendable {
+    let service: GenerationService
+    let store: JobStore
+    let engine: any GenerationEngine
+    let limits: ServerLimits
+    let options: OptionsStore
+
+    static func defaultOptions(model: String) -> [String: Any] {
+        ["sd_model_checkpoint": model, "sd_checkpoint_hash": NSNull(), "samples_format": "png",
+         "CLIP_stop_at_last_layers": 1, "zimage_sd_defaults": "turbo"]
+    }
+
+    func register(on router: Router<ZImageRequestContext>) {
+        let api = router.group("sdapi/v1")
+        api.post("txt2img") { request, context in try await self.txt2img(request, context: context) }
+        api.get("progress") { _, _ in try await self.progress() }
+        api.post("interrupt") { _, _ in
+            await self.service.interruptRunning()
+            return Response.json(NSNull())
+        }
+        api.post("skip") { _, _ in
+            await self.service.interruptRunning()
+            return Response.json(NSNull())
+        }
+        api.get("options") { _, _ in Response.json(self.options.snapshot()) }
+        api.post("options") { request, context in
+            let json = try await RequestJSON.read(request, context: context)
+            if let value = json.object["zimage_sd_defaults"], !(["turbo", "as_sent"].contains(value as? String ?? "")) {
+                throw APIError.badRequest("zimage_sd_defaults", "zimage_sd_defaults must be \"turbo\" or \"as_sent\"")
+            }
+            // Known keys are stored; the model cannot be switched (one model per server).
+            self.options.update { options in
+                for (key, value) in json.object where key != "sd_model_checkpoint" { options[key] = value }
+            }
+            return Response.json(NSNull())
+        }
+        api.get("sd-models") { _, _ in
+            Response.json([["title": self.engine.modelName, "model_name": self.engine.modelName, "hash": NSNull(),
+                            "sha256": NSNull(), "filename": self.engine.modelName, "config": NSNull()]])
+        }
+        api.get("samplers") { _, _ in
+            Response.json([["name": "Euler", "aliases": ["euler", "flowmatch_euler", "k_euler"], "options": [:]]])
+        }
+        api.get("schedulers") { _, _ in
+            Response.json([["name": "simple", "label": "Simple", "aliases": NSNull(), "default_rho": -1,
+                            "need_inner_model": false]])
+        }
+    }
+
+    func parameters(from json: RequestJSON) throws -> (GenerationParameters, sent: [String: Any]) {
+        let prompt = try json.string("prompt") ?? ""
+        var p = GenerationParameters(prompt: prompt)
+        p.negativePrompt = try json.string("negative_prompt") ?? ""
+        try limits.check(prompt: p.prompt, negative: p.negativePrompt)
+        p.width = try json.int("width") ?? 1024
+        p.height = try json.int("height") ?? 1024
+        let steps = try json.int("steps"), cfg = try json.double("cfg_scale")
+        let keepSDDefaults = options.snapshot()["zimage_sd_defaults"] as? String == "as_sent"
+        if steps == 20 && cfg == 7 && !keepSDDefaults {
+            (p.steps, p.guidanceScale) = (8, 0)
+        } else {
+            p.steps = steps ?? 8
+            p.guidanceScale = Float(max((cfg ?? 1) - 1, 0))
+        }
+        let batch = try json.int("batch_size") ?? 1, iterations = try json.int("n_iter") ?? 1
+        guard batch >= 1 else { throw APIError.badRequest("batch_size", "batch_size must be 1 or more") }
+        guard iterations >= 1 else { throw APIError.badRequest("n_iter", "n_iter must be 1 or more") }
+        p.batchSize = batch * iterations
+        let seed = try json.int("seed") ?? -1
+        p.seed = seed >= 0 ? UInt64(seed) : nil
+        try limits.check(p)
+        return (p, json.object)
+    }
+
+    func txt2img(_ request: Request, context: ZImageRequestContext) async throws -> Response {
+        let json = try await RequestJSON.read(request, context: context)
+        let (parameters, sent) = try self.parameters(from: json)
+        let job = try await service.submit(parameters, source: "a1111")
+        // A1111 answers when the images are done: wait for this job's end.
+        let stream = service.events.subscribe(job.id)
+        if let current = try store.job(job.id), current.status == .queued || current.status == .running {
+            for await event in stream where event.isTerminal { break }
+        }
+        guard let finished = try store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        switch finished.status {
+        case .done: break
+        case .cancelled: throw APIError(.conflict, code: "interrupted", message: "the generation was interrupted")
+        default: throw APIError(.internalServerError, code: "generation_failed", message: finished.error ?? "failed")
+        }
+        let images = try store.images(of: job.id)
+        let resolved = try finished.decodedParameters()
+        let seeds = images.map(\.seed)
+        var echo = sent
+        for (key, value) in ["prompt": resolved.prompt, "negative_prompt": resolved.negativePrompt,
+                             "width": resolved.width, "height": resolved.height, "steps": resolved.steps,
+                             "cfg_scale": Double(resolved.guidanceScale) + 1, "seed": finished.seed,
+                             "sampler_name": "Euler", "batch_size": resolved.batchSize, "n_iter": 1] as [String: Any] {
+            echo[key] = value
+        }
+        let info: [String: Any] = [
+            "prompt": resolved.prompt, "all_prompts": Array(repeating: resolved.prompt, count: images.count),
+            "negative_prompt": resolved.negativePrompt,
+            "all_negative_prompts": Array(repeating: resolved.negativePrompt, count: images.count),
+            "seed": finished.seed, "all_seeds": seeds, "subseed": -1, "all_subseeds": seeds.map { _ in -1 },
+            "subseed_strength": 0, "width": resolved.width, "height": resolved.height, "sampler_name": "Euler",
+            "cfg_scale": Double(resolved.guidanceScale) + 1, "steps": resolved.steps, "batch_size": resolved.batchSize,
+            "restore_faces": false, "sd_model_name": engine.modelName, "sd_model_hash": NSNull(),
+            "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": 0, "extra_generation_params": [:],
+            "index_of_first_image": 0, "infotexts": images.map(\.infotext), "styles": [], "clip_skip": 1,
+            "job_timestamp": String(Int(finished.createdAt)), "is_using_inpainting_conditioning": false,
+            "version": ServerInfo.version,
+        ]
+        let encoded = try images.map { image -> String in
+            guard let data = FileManager.default.contents(atPath: store.imagePath(image.id)) else {
+                throw APIError(.internalServerError, code: "image_missing", message: "image \(image.id) is missing")
+            }
+            return data.base64EncodedString()
+        }
+        return Response.json(["images": encoded, "parameters": echo, "info": JobView.json(info)])
+    }
+
+    func progress() async throws -> Response {
+        guard let running = await service.runningID else {
+            return Response.json(["progress": 0, "eta_relative": 0, "current_image": NSNull(), "textinfo": NSNull(),
+                                  "state": state(job: "", step: 0, steps: 0, count: await service.queueLength)])
+        }
+        var step = 0, steps = 0, image = 0, images = 1
+        var preview: Any = NSNull()
+        if let latest = service.events.latest(running),
+           let object = (try? JSONSerialization.jsonObject(with: Data(latest.data.utf8))) as? [String: Any] {
+            step = object["step"] as? Int ?? 0
+            steps = object["steps"] as? Int ?? 0
+            image = object["image"] as? Int ?? 0
+            images = object["images"] as? Int ?? 1
+            if let url = object["preview"] as? String, let comma = url.firstIndex(of: ",") {
+                preview = String(url[url.index(after: comma)...])
+            }
+        }
+        let done = Double(image * steps + step), total = Double(max(images * steps, 1))
+        let fraction = done / total
+        var eta: Double = 0
+        if let job = try store.job(running), let started = job.startedAt, fraction > 0 {
+            let elapsed = Date().timeIntervalSince1970 - started
+            eta = elapsed / fraction - elapsed
+        }
+        return Response.json(["progress": fraction, "eta_relative": eta, "current_image": preview, "textinfo": NSNull(),
+                              "state": state(job: running, step: step, steps: steps, count: await service.queueLength)])
+    }
+
+    func state(job: String, step: Int, steps: Int, count: Int) -> [String: Any] {
+        ["skipped": false, "interrupted": false, "stopping_generation": false, "job": job, "job_count": count,
+         "job_timestamp": "0", "job_no": 0, "sampling_step": step, "sampling_steps": steps]
+    }
+}
+
+/// The A1111 options dictionary, shared by requests (guarded by a lock).
+final class OptionsStore: @unchecked Sendable {
+    // Only touched under `lock`.
+    private var values: [String: Any]
+    private let lock = NSLock()
+
+    init(_ values: [String: Any]) { self.values = values }
+
+    func snapshot() -> [String: Any] { lock.withLock { values } }
+    func update(_ change: (inout [String: Any]) -> Void) { lock.withLock { change(&values) } }
+}

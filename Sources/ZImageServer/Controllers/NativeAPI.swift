@@ -1,0 +1,175 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ZImagePipeline
+
+/// The native JSON API under `/api/v1` (documented in Resources/openapi.yaml).
+struct NativeAPI: Sendable {
+    let service: GenerationService
+    let store: JobStore
+    let engine: any GenerationEngine
+    let limits: ServerLimits
+
+    func register(on router: Router<ZImageRequestContext>) {
+        let api = router.group("api/v1")
+        api.post("generations") { request, context in
+            let json = try await RequestJSON.read(request, context: context)
+            let parameters = try self.parameters(from: json)
+            let job = try await self.service.submit(parameters, source: "api")
+            let position = await self.service.position(of: job.id)
+            return Response.json(["id": job.id, "status": job.status.rawValue, "position": position ?? NSNull(),
+                                  "seed": job.seed], status: .accepted)
+        }
+        api.get("generations/:id") { _, context in
+            Response.json(try await JobView.objectFor(try context.parameters.require("id"), store: self.store,
+                                                      service: self.service))
+        }
+        api.get("generations/:id/events") { _, context in
+            try await self.events(try context.parameters.require("id"))
+        }
+        api.post("generations/:id/cancel") { _, context in
+            let id = try context.parameters.require("id")
+            _ = try await self.service.cancel(id)
+            return Response.json(try await JobView.objectFor(id, store: self.store, service: self.service))
+        }
+        api.get("queue") { _, _ in
+            var queued: [[String: Any]] = []
+            for id in await self.service.queuedIDs {
+                queued.append(try await JobView.objectFor(id, store: self.store, service: self.service))
+            }
+            var running: Any = NSNull()
+            if let id = await self.service.runningID {
+                running = try await JobView.objectFor(id, store: self.store, service: self.service)
+            }
+            return Response.json(["running": running, "queued": queued])
+        }
+        api.get("history") { request, _ in
+            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
+            let perPage = request.uri.queryParameters.get("per_page", as: Int.self) ?? 24
+            guard page >= 1 else { throw APIError.badRequest("page", "page must be 1 or more") }
+            guard (1...100).contains(perPage) else { throw APIError.badRequest("per_page", "per_page must be 1 to 100") }
+            let (total, jobs) = try self.store.history(page: page, perPage: perPage)
+            let items = try jobs.map { JobView.object($0, images: try self.store.images(of: $0.id), position: nil, progress: nil) }
+            return Response.json(["page": page, "per_page": perPage, "total": total, "items": items])
+        }
+        api.delete("history/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(id)") }
+            guard job.status != .queued, job.status != .running else {
+                throw APIError(.conflict, code: "job_active", message: "cancel generation \(id) before deleting it")
+            }
+            _ = try self.store.delete(id)
+            return Response(status: .noContent)
+        }
+        api.get("images/:id") { _, context in
+            let id = try context.parameters.require("id")
+            // Images are addressed by id only; the id must be one the database knows.
+            guard try self.store.image(id) != nil,
+                  let data = FileManager.default.contents(atPath: self.store.imagePath(id)) else {
+                throw APIError.notFound("image \(id)")
+            }
+            return Response.png([UInt8](data))
+        }
+        api.get("system") { _, _ in
+            let memory: Any = self.engine.memory().map { ["used": $0.used, "total": $0.total] } ?? NSNull()
+            return Response.json(["version": ServerInfo.version, "model": self.engine.modelName,
+                                  "device": self.engine.deviceDescription, "memory": memory,
+                                  "queue_length": await self.service.queueLength, "demo_model": self.engine.isDemoModel])
+        }
+    }
+
+    /// Generation parameters from a native request body.
+    func parameters(from json: RequestJSON) throws -> GenerationParameters {
+        guard let prompt = try json.string("prompt") else { throw APIError.badRequest("prompt", "prompt is required") }
+        var p = GenerationParameters(prompt: prompt)
+        p.negativePrompt = try json.string("negative_prompt") ?? ""
+        try limits.check(prompt: p.prompt, negative: p.negativePrompt)
+        p.width = try json.int("width") ?? p.width
+        p.height = try json.int("height") ?? p.height
+        p.steps = try json.int("steps") ?? p.steps
+        p.batchSize = try json.int("batch_size") ?? p.batchSize
+        p.guidanceScale = Float(try json.double("guidance_scale") ?? Double(p.guidanceScale))
+        p.cfgTruncation = Float(try json.double("cfg_truncation") ?? 1)
+        if let normalization = try? json.bool("cfg_normalization") {
+            p.cfgNormalization = normalization ? 1 : 0
+        } else {
+            p.cfgNormalization = Float(try json.double("cfg_normalization") ?? 0)
+        }
+        p.tiledDecode = try json.bool("tiled_decode") ?? false
+        let seed = try json.int("seed") ?? -1
+        guard seed >= -1 else { throw APIError.badRequest("seed", "seed must be -1 (random) or non-negative") }
+        p.seed = seed >= 0 ? UInt64(seed) : nil
+        try limits.check(p)
+        return p
+    }
+
+    /// Server-sent events of one job: its state now, then every event until it ends.
+    func events(_ id: String) async throws -> Response {
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        let stream = service.events.subscribe(id)
+        var opening: [JobEvent] = []
+        switch job.status {
+        case .done: opening.append(JobEvent(kind: .done, data: try await JobView.make(id, store: store, service: service)))
+        case .failed:
+            opening.append(JobEvent(kind: .failed, data: JobView.json(["error": job.error ?? "failed"])))
+        case .cancelled: opening.append(JobEvent(kind: .cancelled, data: "{}"))
+        case .queued, .running:
+            if let position = await service.position(of: id), position > 0 {
+                opening.append(JobEvent(kind: .queued, data: #"{"position":\#(position)}"#))
+            } else if let latest = service.events.latest(id) {
+                opening.append(latest)
+            }
+        }
+        let finishedAlready = opening.last?.isTerminal ?? false
+        let events = opening
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                        body: .init { writer in
+                            for event in events { try await writer.write(Self.frame(event)) }
+                            if !finishedAlready {
+                                for await event in stream {
+                                    try await writer.write(Self.frame(event))
+                                    if event.isTerminal { break }
+                                }
+                            }
+                            try await writer.finish(nil)
+                        })
+    }
+
+    static func frame(_ event: JobEvent) -> ByteBuffer {
+        ByteBuffer(string: "event: \(event.kind.rawValue)\ndata: \(event.data)\n\n")
+    }
+}
+
+/// Size limits on what a client may ask for (each refusal names the field).
+public struct ServerLimits: Sendable {
+    public var maxPromptCharacters = 10_000
+    public var maxWidth = 2048, maxHeight = 2048, maxSteps = 50, maxBatch = 8
+
+    public init() {}
+
+    func check(prompt: String, negative: String) throws {
+        if prompt.count > maxPromptCharacters {
+            throw APIError.badRequest("prompt", "prompt is longer than \(maxPromptCharacters) characters")
+        }
+        if negative.count > maxPromptCharacters {
+            throw APIError.badRequest("negative_prompt", "negative_prompt is longer than \(maxPromptCharacters) characters")
+        }
+    }
+
+    func check(_ p: GenerationParameters) throws {
+        for (field, value, limit) in [("width", p.width, maxWidth), ("height", p.height, maxHeight),
+                                      ("steps", p.steps, maxSteps), ("batch_size", p.batchSize, maxBatch)]
+        where value > limit {
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: field,
+                           message: "\(field) \(value) is above this server's limit of \(limit)")
+        }
+        do { try p.validate() } catch GenerationError.invalidParameter(let field, let reason) {
+            let name = field == "batch" ? "batch_size" : field == "guidance" ? "guidance_scale" : field
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: name, message: "\(name): \(reason)")
+        }
+    }
+}
+
+enum ServerInfo {
+    static let version = "zimage 0.1"
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import ZImagePipeline
+
+/// The job queue and its worker: a fair FIFO with a bound, one worker per engine (device), jobs
+/// and images persisted so a restart loses nothing (queued jobs run, a running job runs again).
+public actor GenerationService: Service {
+    let store: JobStore
+    let engine: any GenerationEngine
+    public let events: JobEvents
+    let metrics: ServerMetrics
+    let logger: Logger
+    let maxQueue: Int
+    private var pending: [String] = []
+    private var running: String?
+    private var wakeUp: AsyncStream<Void>.Continuation?
+    /// Set from any thread to stop the running job at its next step.
+    private let cancelRequested = NIOLockedValueBox<Set<String>>([])
+    private var shuttingDown = false
+
+    init(store: JobStore, engine: any GenerationEngine, events: JobEvents, metrics: ServerMetrics, maxQueue: Int,
+         logger: Logger) throws {
+        self.store = store
+        self.engine = engine
+        self.events = events
+        self.metrics = metrics
+        self.maxQueue = maxQueue
+        self.logger = logger
+        pending = try store.recoverQueue().map(\.id)
+    }
+
+    // MARK: Queue operations (called by the HTTP handlers)
+
+    /// Validates and enqueues; the seed is resolved now so it can be reported at once.
+    func submit(_ parameters: GenerationParameters, source: String) throws -> JobRecord {
+        var parameters = parameters
+        do { try parameters.validate() } catch let error as GenerationError {
+            if case .invalidParameter(let field, let reason) = error {
+                throw APIError(.unprocessableContent, code: "invalid_parameter", field: field, message: "\(field): \(reason)")
+            }
+            throw APIError.badRequest(nil, "\(error)")
+        }
+        guard pending.count < maxQueue else {
+            metrics.rejected.increment()
+            throw APIError(.tooManyRequests, code: "queue_full",
+                           message: "the queue is full (\(maxQueue) jobs waiting); try again when some have finished")
+        }
+        if parameters.seed == nil { parameters.seed = UInt64.random(in: 0...UInt64(UInt32.max)) }
+        let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+        let job = JobRecord(id: UUID().uuidString.lowercased(), sequence: try store.nextSequence(), status: .queued,
+                            parameters: encoded, seed: Int64(parameters.seed ?? 0), source: source,
+                            createdAt: Date().timeIntervalSince1970)
+        try store.insert(job)
+        pending.append(job.id)
+        metrics.queueLength.record(Int64(pending.count))
+        events.publish(job.id, JobEvent(kind: .queued, data: #"{"position":\#(pending.count)}"#))
+        wakeUp?.yield()
+        return job
+    }
+
+    /// 1-based position among waiting jobs, 0 while running, nil otherwise.
+    func position(of id: String) -> Int? {
+        if running == id { return 0 }
+        return pending.firstIndex(of: id).map { $0 + 1 }
+    }
+
+    var queuedIDs: [String] { pending }
+    var runningID: String? { running }
+    var queueLength: Int { pending.count + (running == nil ? 0 : 1) }
+
+    /// Cancels a queued job at once, or asks the running one to stop at its next step.
+    func cancel(_ id: String) throws -> JobRecord {
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        if let index = pending.firstIndex(of: id) {
+            pending.remove(at: index)
+            let cancelled = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
+            metrics.queueLength.record(Int64(pending.count))
+            events.publish(id, JobEvent(kind: .cancelled, data: "{}"))
+            return cancelled ?? job
+        }
+        if running == id {
+            cancelRequested.withLockedValue { _ = $0.insert(id) }
+            return job
+        }
+        throw APIError(.conflict, code: "not_cancellable", message: "generation \(id) is already \(job.status.rawValue)")
+    }
+
+    /// Cancels whatever runs now (A1111 `/interrupt`).
+    func interruptRunning() {
+        if let running { cancelRequested.withLockedValue { _ = $0.insert(running) } }
+    }
+
+    // MARK: Worker
+
+    public func run() async throws {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wakeUp = continuation
+        continuation.yield()
+        await withGracefulShutdownHandler {
+            for await _ in stream {
+                while !shuttingDown, !pending.isEmpty {
+                    let id = pending.removeFirst()
+                    metrics.queueLength.record(Int64(pending.count))
+                    await execute(id)
+                }
+                if shuttingDown { break }
+            }
+        } onGracefulShutdown: {
+            Task { await self.beginShutdown() }
+        }
+    }
+
+    private func beginShutdown() {
+        shuttingDown = true
+        // The running job stops at its next step and goes back to the queue for the next start.
+        if let running { cancelRequested.withLockedValue { _ = $0.insert(running) } }
+        wakeUp?.finish()
+    }
+
+    private func execute(_ id: String) async {
+        guard let job = try? store.job(id), job.status == .queued, let parameters = try? job.decodedParameters() else {
+            return
+        }
+        running = id
+        defer { running = nil }
+        let started = Date()
+        _ = try? store.update(id) { $0.status = .running; $0.startedAt = started.timeIntervalSince1970 }
+        events.publish(id, JobEvent(kind: .started, data: "{}"))
+        logger.info("generation started", metadata: ["job": "\(id)", "size": "\(parameters.width)x\(parameters.height)"])
+        let cancelFlags = cancelRequested, events = self.events, metrics = self.metrics
+        let lastStep = NIOLockedValueBox(started)
+        let stepTimes = NIOLockedValueBox<[Double]>([])
+        do {
+            let images = try await engine.generate(parameters) { progress in
+                if progress.stage == .denoising {
+                    let now = Date()
+                    let previous = lastStep.withLockedValue { value in
+                        defer { value = now }
+                        return value
+                    }
+                    stepTimes.withLockedValue { $0.append(now.timeIntervalSince(previous)) }
+                    let preview = progress.preview.flatMap { try? PNGEncoder.encode($0, text: [], compressionLevel: 1) }
+                    let previewField = preview.map { "\"data:image/png;base64,\(Data($0).base64EncodedString())\"" } ?? "null"
+                    events.publish(id, JobEvent(kind: .progress, data:
+                        #"{"step":\#(progress.step),"steps":\#(progress.steps),"image":\#(progress.image),"images":\#(parameters.batchSize),"preview":\#(previewField)}"#))
+                }
+                return !cancelFlags.withLockedValue { $0.contains(id) }
+            }
+            for duration in stepTimes.withLockedValue({ $0 }) { metrics.stepSeconds.recordSeconds(duration) }
+            var records: [ImageRecord] = []
+            for (index, image) in images.enumerated() {
+                let record = ImageRecord(id: UUID().uuidString.lowercased(), jobId: id, index: index,
+                                         seed: Int64(image.seed), width: image.image.width, height: image.image.height,
+                                         infotext: image.infotext, createdAt: Date().timeIntervalSince1970)
+                try PNGEncoder.write(image.image, text: [("parameters", image.infotext)],
+                                     to: store.imagePath(record.id))
+                records.append(record)
+            }
+            try store.finish(id, images: records, at: Date().timeIntervalSince1970)
+            metrics.jobSeconds.recordSeconds(Date().timeIntervalSince(started))
+            metrics.completed.increment()
+            let finished = (try? await JobView.make(id, store: store, service: self)) ?? "{}"
+            events.publish(id, JobEvent(kind: .done, data: finished))
+            logger.info("generation done", metadata: ["job": "\(id)", "seconds": "\(Date().timeIntervalSince(started))"])
+        } catch GenerationError.cancelled {
+            cancelRequested.withLockedValue { _ = $0.remove(id) }
+            if shuttingDown {
+                _ = try? store.update(id) { $0.status = .queued; $0.startedAt = nil }
+                logger.info("generation re-queued for the next start", metadata: ["job": "\(id)"])
+            } else {
+                _ = try? store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
+                metrics.cancelled.increment()
+                events.publish(id, JobEvent(kind: .cancelled, data: "{}"))
+            }
+        } catch {
+            // Out of memory and every other failure end this job only; the server goes on.
+            let message = "\(error)"
+            _ = try? store.update(id) { $0.status = .failed; $0.error = message; $0.finishedAt = Date().timeIntervalSince1970 }
+            metrics.failed.increment()
+            let escaped = String(decoding: (try? JSONEncoder().encode(["error": message])) ?? Data(), as: UTF8.self)
+            events.publish(id, JobEvent(kind: .failed, data: escaped))
+            logger.error("generation failed", metadata: ["job": "\(id)", "error": "\(message)"])
+        }
+    }
+}

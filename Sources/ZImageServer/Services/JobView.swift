@@ -1,0 +1,51 @@
+import Foundation
+import ZImagePipeline
+
+/// The JSON shapes of the native API.
+enum JobView {
+    static func parametersObject(_ p: GenerationParameters) -> [String: Any] {
+        ["prompt": p.prompt, "negative_prompt": p.negativePrompt, "width": p.width, "height": p.height,
+         "steps": p.steps, "guidance_scale": Double(p.guidanceScale), "seed": p.seed.map { Int64($0) } ?? -1,
+         "batch_size": p.batchSize, "cfg_normalization": Double(p.cfgNormalization),
+         "cfg_truncation": Double(p.cfgTruncation), "tiled_decode": p.tiledDecode]
+    }
+
+    static func imageObject(_ image: ImageRecord) -> [String: Any] {
+        ["id": image.id, "url": "/api/v1/images/\(image.id)", "seed": image.seed, "width": image.width,
+         "height": image.height]
+    }
+
+    /// The job object: id, status, position, parameters, seed, times, error, progress, images.
+    static func object(_ job: JobRecord, images: [ImageRecord], position: Int?, progress: [String: Any]?) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": job.id, "status": job.status.rawValue, "position": position ?? NSNull(), "seed": job.seed,
+            "created_at": job.createdAt, "started_at": job.startedAt ?? NSNull(),
+            "finished_at": job.finishedAt ?? NSNull(), "error": job.error ?? NSNull(),
+            "progress": progress ?? NSNull(), "images": images.map(imageObject),
+        ]
+        object["parameters"] = (try? job.decodedParameters()).map(parametersObject) ?? [:]
+        return object
+    }
+
+    static func json(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The job as JSON text, with its live position and progress.
+    static func make(_ id: String, store: JobStore, service: GenerationService) async throws -> String {
+        json(try await objectFor(id, store: store, service: service))
+    }
+
+    static func objectFor(_ id: String, store: JobStore, service: GenerationService) async throws -> [String: Any] {
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        let position = await service.position(of: id)
+        var progress: [String: Any]?
+        if let latest = service.events.latest(id), latest.kind == .progress,
+           var object = (try? JSONSerialization.jsonObject(with: Data(latest.data.utf8))) as? [String: Any] {
+            object["preview"] = nil
+            progress = object
+        }
+        return object(job, images: try store.images(of: id), position: position, progress: progress)
+    }
+}

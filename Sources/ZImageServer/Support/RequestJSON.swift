@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// A JSON request body read leniently (unknown fields ignored) with typed getters whose errors
+/// name the field.
+struct RequestJSON {
+    let object: [String: Any]
+
+    static func read(_ request: Request, context: some RequestContext) async throws -> RequestJSON {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large",
+                           message: "the request body is larger than \(context.maxUploadSize / 1024) KiB")
+        }
+        let data = Data(buffer: buffer)
+        if data.isEmpty { return RequestJSON(object: [:]) }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw APIError.badRequest(nil, "the body is not a JSON object")
+        }
+        return RequestJSON(object: object)
+    }
+
+    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+
+    func string(_ key: String) throws -> String? {
+        guard has(key) else { return nil }
+        guard let value = object[key] as? String else { throw APIError.badRequest(key, "\(key) must be a string") }
+        return value
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard has(key) else { return nil }
+        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c" else {
+            throw APIError.badRequest(key, "\(key) must be an integer")
+        }
+        let value = number.doubleValue
+        guard value.isFinite, value == value.rounded(), abs(value) < 9.2e18 else {
+            throw APIError.badRequest(key, "\(key) must be an integer")
+        }
+        return Int(value)
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard has(key) else { return nil }
+        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c", number.doubleValue.isFinite
+        else { throw APIError.badRequest(key, "\(key) must be a number") }
+        return number.doubleValue
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard has(key) else { return nil }
+        guard let number = object[key] as? NSNumber, String(cString: number.objCType) == "c" else {
+            throw APIError.badRequest(key, "\(key) must be true or false")
+        }
+        return number.boolValue
+    }
+}
+
+extension Response {
+    /// A JSON response from a Foundation object.
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func png(_ bytes: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=31536000, immutable"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

@@ -1,2 +1,0 @@
-import ZImageCLI
-ZImageCommand.main()

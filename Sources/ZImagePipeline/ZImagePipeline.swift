@@ -39,6 +39,10 @@ public struct GeneratedImage: Sendable {
     public var seed: UInt64
     /// The A1111 infotext for this image.
     public var infotext: String
+
+    public init(image: RGBImage, seed: UInt64, infotext: String) {
+        (self.image, self.seed, self.infotext) = (image, seed, infotext)
+    }
 }
 
 /// Text to image with Z-Image-Turbo (diffusers `ZImagePipeline`, spec §5): prompt → template →

@@ -27,10 +27,7 @@ enum JobView {
         return object
     }
 
-    static func json(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func json(_ object: Any) -> String { SafeJSON.string(object) }
 
     /// The job as JSON text, with its live position and progress.
     static func make(_ id: String, store: JobStore, service: GenerationService) async throws -> String {

@@ -24,7 +24,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         let body: [String: Any] = ["error": ["code": code, "field": field ?? NSNull(), "message": message] as [String: Any]]
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        let data = SafeJSON.data(body)
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

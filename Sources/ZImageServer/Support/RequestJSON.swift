@@ -60,15 +60,29 @@ struct RequestJSON {
 }
 
 extension Response {
-    /// A JSON response from a Foundation object.
+    /// A JSON response from a Foundation object (`NSNull()` gives `null`).
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: SafeJSON.data(object))))
     }
 
     static func png(_ bytes: [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=31536000, immutable"],
                  body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+}
+
+/// JSONSerialization traps (it does not throw) on objects it cannot encode, so everything is
+/// checked first: a value that is not valid JSON becomes an error object instead of a crash.
+enum SafeJSON {
+    static func data(_ object: Any) -> Data {
+        if object is NSNull { return Data("null".utf8) }
+        guard JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return Data(#"{"error":{"code":"internal_error","field":null,"message":"response could not be encoded"}}"#.utf8)
+        }
+        return data
+    }
+
+    static func string(_ object: Any) -> String { String(decoding: data(object), as: UTF8.self) }
 }

@@ -66,3 +66,22 @@ for bad in "--width 1000" "--steps 0" "--batch 0" "--device tpu" "--model /nonex
     fi
 done
 echo "generate: demo-model images written and bad flags refused"
+
+# `zimage serve` end to end with the demo model: real clients (openai, webuiapi), a restart after
+# kill -9, and the web UI in headless Chromium.
+python3 -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt >&2
+export XDG_CACHE_HOME="$out/cache"
+port=$((20000 + RANDOM % 20000))
+"$bin" serve --port $port --data-dir "$out/serve" > "$out/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+python3 Tests/e2e/test_clients.py "http://127.0.0.1:$port"
+if [ -f Tests/e2e/test_webui.py ]; then
+    if ! command -v chromedriver >/dev/null; then
+        if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq chromium chromium-driver >/dev/null; else sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+    fi
+    python3 Tests/e2e/test_webui.py "http://127.0.0.1:$port"
+fi
+kill $server
+bash Tests/e2e/test_restart.sh "$bin" $((port + 1))

@@ -102,6 +102,8 @@ import ZImagePipeline
             #expect(try await client.get("/api/v1/history?page=0").errorField == "page")
             #expect(try await client.execute(uri: "/api/v1/history/nope", method: .delete).status == .notFound)
             #expect(try await client.get("/no/such/route").status == .notFound)
+            #expect(try await client.get("/api/v1/generations/nope/events").status == .notFound)
+            #expect(try await client.execute(uri: "/api/v1/generations", method: .get).status != .ok)
         }
     }
 

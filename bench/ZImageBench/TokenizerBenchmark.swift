@@ -9,7 +9,11 @@ enum TokenizerBenchmark {
             throw BenchError("cannot read \(textPath)")
         }
         let text = String(decoding: data, as: UTF8.self)
-        var lines = text.components(separatedBy: "\n")
+        // Split on the byte 0x0A as Python's str.split("\n") does (a Swift Character split would keep
+        // "\r\n" together).
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         if lines.last == "" { lines.removeLast() }
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let start = DispatchTime.now().uptimeNanoseconds

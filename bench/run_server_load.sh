@@ -11,7 +11,7 @@ work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 XDG_CACHE_HOME="$work/cache" .build/release/zimage serve --port $port --data-dir "$work/data" > "$work/log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 # Keep the worker busy for the whole run.
 for i in $(seq 8); do

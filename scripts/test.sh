@@ -74,7 +74,7 @@ export XDG_CACHE_HOME="$out/cache"
 port=$((20000 + RANDOM % 20000))
 "$bin" serve --port $port --data-dir "$out/serve" > "$out/serve.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$out"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$out"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 python3 Tests/e2e/test_clients.py "http://127.0.0.1:$port"
 if [ -f Tests/e2e/test_webui.py ]; then
@@ -83,5 +83,5 @@ if [ -f Tests/e2e/test_webui.py ]; then
     fi
     python3 Tests/e2e/test_webui.py "http://127.0.0.1:$port"
 fi
-kill $server
+kill $server 2>/dev/null || true
 bash Tests/e2e/test_restart.sh "$bin" $((port + 1))

@@ -1,6 +1,7 @@
 import Foundation
 import ZImageModels
 import ZImageTensor
+import ZImageTokenizer
 import ZImageWeights
 
 /// A tiny Z-Image with random weights, in the official directory layout, so `zimage generate`
@@ -108,7 +109,7 @@ public enum DemoModel {
     /// chat template's special tokens.
     static func writeTokenizer(to folder: String) throws {
         var vocabulary: [String: Int] = [:]
-        for byte in 0..<256 { vocabulary[String(ByteLevelTable.scalar(UInt8(byte)))] = byte }
+        for byte in 0..<256 { vocabulary[String(ByteLevel.scalar(for: UInt8(byte)))] = byte }
         let added = specialTokens.enumerated().map { index, content -> [String: Any] in
             ["id": 256 + index, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
              "normalized": false, "special": true]
@@ -119,7 +120,7 @@ public enum DemoModel {
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added,
             "normalizer": ["type": "NFC"],
             "pre_tokenizer": ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": qwenPattern], "behavior": "Isolated", "invert": false],
+                ["type": "Split", "pattern": ["Regex": QwenPreTokenizer.pattern], "behavior": "Isolated", "invert": false],
                 byteLevel,
             ]],
             "post_processor": byteLevel, "decoder": byteLevel,
@@ -132,7 +133,6 @@ public enum DemoModel {
                   "model_max_length": 131072], to: folder + "/tokenizer_config.json")
     }
 
-    static let qwenPattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     static func json(_ object: Any, to path: String) throws {
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -154,20 +154,5 @@ public enum DemoModel {
             let u1 = (Double(next() >> 11) + 1) / 9_007_199_254_740_993, u2 = Double(next() >> 11) / 9_007_199_254_740_992
             return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2))
         }
-    }
-}
-
-/// GPT-2's byte-to-unicode table (the same the tokenizer uses).
-enum ByteLevelTable {
-    static func scalar(_ byte: UInt8) -> Unicode.Scalar {
-        let b = Int(byte)
-        if (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b) {
-            return Unicode.Scalar(UInt32(b)) ?? " "
-        }
-        var offset = 0
-        for other in 0..<b where !((33...126).contains(other) || (161...172).contains(other) || (174...255).contains(other)) {
-            offset += 1
-        }
-        return Unicode.Scalar(UInt32(256 + offset)) ?? " "
     }
 }

@@ -1,6 +1,9 @@
 /// GPT-2's byte-to-unicode table (used by the ByteLevel pre-tokenizer and decoder): printable
 /// bytes map to themselves, the other 68 to U+0100 onwards in byte order.
-enum ByteLevel {
+public enum ByteLevel {
+    /// The vocabulary character that stands for `byte`.
+    public static func scalar(for byte: UInt8) -> Unicode.Scalar { byteToScalar[Int(byte)] }
+
     static let byteToScalar: [Unicode.Scalar] = {
         var printable = Array(33...126) + Array(161...172) + Array(174...255)
         var table = [Unicode.Scalar](repeating: " ", count: 256)

@@ -6,9 +6,9 @@
 /// position, greedy quantifiers backtracking as Oniguruma's would. `\s` is Unicode White_Space,
 /// `\p{L}` letters, `\p{N}` numbers (one scalar per `\p{N}` match: digits are single pieces), by
 /// Unicode 16.0, the version HF's regex tables follow (Swift's are newer).
-enum QwenPreTokenizer {
+public enum QwenPreTokenizer {
     /// The pattern string as tokenizer.json spells it (the only one accepted).
-    static let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    public static let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     enum Kind: UInt8 { case letter, number, space, newline, other }
 

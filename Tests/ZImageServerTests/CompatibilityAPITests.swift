@@ -79,8 +79,13 @@ import ZImagePipeline
             #expect(idle["progress"] as? Double == 0)
             let id = try #require(try await client.postJSON("/api/v1/generations", ["prompt": "a", "width": 64,
                                                                                    "height": 64, "steps": 40]).json["id"] as? String)
-            try await Task.sleep(for: .milliseconds(400))
-            let busy = try await client.get("/sdapi/v1/progress").json
+            #expect(try await client.waitForStatus(id, "running"))
+            var busy: [String: Any] = [:]
+            for _ in 0..<300 {
+                busy = try await client.get("/sdapi/v1/progress").json
+                if (busy["progress"] as? Double ?? 0) > 0 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
             let fraction = try #require(busy["progress"] as? Double)
             #expect(fraction > 0 && fraction < 1)
             #expect((busy["state"] as? [String: Any])?["job"] as? String == id)

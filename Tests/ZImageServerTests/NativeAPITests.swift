@@ -110,14 +110,19 @@ import ZImagePipeline
     @Test func fullQueueAnswers429() async throws {
         let app = try buildApplication(options(maxQueue: 2), engine: StubEngine(stepDelay: .seconds(5)))
         try await app.test(.router) { client in
-            var statuses: [HTTPResponse.Status] = []
-            var ids: [String] = []
-            for _ in 0..<5 {
+            let first = try await client.postJSON("/api/v1/generations", ["prompt": "x", "width": 64, "height": 64])
+            let firstID = try #require(first.json["id"] as? String)
+            // Wait until the worker runs the first job, so exactly two can wait behind it.
+            for _ in 0..<500 where try await client.get("/api/v1/generations/\(firstID)").json["status"] as? String != "running" {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            var statuses: [HTTPResponse.Status] = [first.status]
+            var ids = [firstID]
+            for _ in 0..<4 {
                 let response = try await client.postJSON("/api/v1/generations", ["prompt": "x", "width": 64, "height": 64])
                 statuses.append(response.status)
                 if let id = response.json["id"] as? String { ids.append(id) }
                 if response.status == .tooManyRequests { #expect(response.errorCode == "queue_full") }
-                try await Task.sleep(for: .milliseconds(50))
             }
             // One running and two waiting fit; the rest are refused.
             #expect(statuses.filter { $0 == .accepted }.count == 3)
@@ -133,7 +138,7 @@ import ZImagePipeline
                                                                                       "height": 64, "steps": 50]).json["id"] as? String)
             let second = try #require(try await client.postJSON("/api/v1/generations", ["prompt": "b", "width": 64,
                                                                                        "height": 64]).json["id"] as? String)
-            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await client.waitForStatus(first, "running"))
             let queue = try await client.get("/api/v1/queue").json
             #expect((queue["running"] as? [String: Any])?["id"] as? String == first)
             #expect((queue["queued"] as? [[String: Any]])?.first?["position"] as? Int == 1)

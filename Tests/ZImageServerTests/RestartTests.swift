@@ -24,8 +24,7 @@ import Testing
                 ids.append(try #require(try await client.postJSON("/api/v1/generations", ["prompt": name, "width": 64,
                                                                                          "height": 64, "steps": 2]).json["id"] as? String))
             }
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(try await client.get("/api/v1/generations/\(ids[0])").json["status"] as? String == "running")
+            #expect(try await client.waitForStatus(ids[0], "running"))
             return ids
         }
         // Second life: everything completes, in order, once.

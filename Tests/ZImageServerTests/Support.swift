@@ -83,6 +83,16 @@ extension TestClientProtocol {
         try await execute(uri: uri, method: .get, headers: headers)
     }
 
+    /// Polls until the job has `status` (returns false after ~5 s).
+    @discardableResult
+    func waitForStatus(_ id: String, _ status: String) async throws -> Bool {
+        for _ in 0..<500 {
+            if try await get("/api/v1/generations/\(id)").json["status"] as? String == status { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
     /// Polls a job until it leaves queued/running.
     func waitForJob(_ id: String, headers: HTTPFields = [:]) async throws -> [String: Any] {
         for _ in 0..<500 {

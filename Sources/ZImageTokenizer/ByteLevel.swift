@@ -5,15 +5,14 @@ public enum ByteLevel {
     public static func scalar(for byte: UInt8) -> Unicode.Scalar { byteToScalar[Int(byte)] }
 
     static let byteToScalar: [Unicode.Scalar] = {
-        var printable = Array(33...126) + Array(161...172) + Array(174...255)
+        let printable = Set(Array(33...126) + Array(161...172) + Array(174...255))
         var table = [Unicode.Scalar](repeating: " ", count: 256)
-        for byte in printable { table[byte] = Unicode.Scalar(UInt32(byte))! }
+        for byte in printable { table[byte] = Unicode.Scalar(UInt8(byte)) }
         var next: UInt32 = 256
         for byte in 0..<256 where !printable.contains(byte) {
-            table[byte] = Unicode.Scalar(next)!
+            table[byte] = Unicode.Scalar(next) ?? " "   // 256…323: always valid scalars
             next += 1
         }
-        printable.removeAll()
         return table
     }()
 

@@ -76,7 +76,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ZImageBench",
-            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer"],
+            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer",
+                           "ZImagePipeline"],
             path: "bench/ZImageBench",
             swiftSettings: swiftSettings
         ),

@@ -85,9 +85,13 @@ final class CUBLASLt {
     }
 
     /// `D = op(A) · op(B) (+ bias per row of D)` in column-major terms, batched with strides.
-    func matmul(dtype: DType, a: Operand, transposeA: Bool, b: Operand, transposeB: Bool, d: Operand,
-                batch: Int, bias: UInt64?, workspace: UInt64, workspaceBytes: Int, stream: OpaquePointer?) throws {
+    func matmul(dtype: DType, outputDType: DType? = nil, a: Operand, transposeA: Bool, b: Operand, transposeB: Bool,
+                d: Operand, batch: Int, bias: UInt64?, alpha scale: Float = 1, workspace: UInt64, workspaceBytes: Int,
+                stream: OpaquePointer?) throws {
         guard let type = Self.dataType(dtype) else { throw TensorError.unsupportedDType(op: "matmul", dtype: dtype) }
+        guard let outputType = Self.dataType(outputDType ?? dtype) else {
+            throw TensorError.unsupportedDType(op: "matmul", dtype: outputDType ?? dtype)
+        }
         var desc: OpaquePointer?
         try check(descCreate(&desc, Value.compute32F, Value.r32F), "cublasLtMatmulDescCreate")
         defer { _ = descDestroy(desc) }
@@ -101,9 +105,10 @@ final class CUBLASLt {
         }
         var layouts: [OpaquePointer?] = []
         defer { layouts.forEach { _ = layoutDestroy($0) } }
-        for operand in [a, b, d] {
+        for (index, operand) in [a, b, d].enumerated() {
             var layout: OpaquePointer?
-            try check(layoutCreate(&layout, type, UInt64(operand.rows), UInt64(operand.cols), Int64(operand.leading)),
+            try check(layoutCreate(&layout, index == 2 ? outputType : type, UInt64(operand.rows), UInt64(operand.cols),
+                                   Int64(operand.leading)),
                       "cublasLtMatrixLayoutCreate")
             layouts.append(layout)
             if batch > 1 {
@@ -128,7 +133,7 @@ final class CUBLASLt {
             throw CUDAError.cublas(call: "cublasLtMatmulAlgoGetHeuristic (no algorithm for \(dtype) "
                                    + "\(d.rows)x\(d.cols)x\(transposeA ? a.rows : a.cols))", status: 15)
         }
-        var alpha: Float = 1, beta: Float = 0
+        var alpha: Float = scale, beta: Float = 0
         try check(matmulCall(handle, desc, &alpha, UnsafeRawPointer(bitPattern: UInt(a.address)), layouts[0],
                              UnsafeRawPointer(bitPattern: UInt(b.address)), layouts[1], &beta,
                              UnsafeRawPointer(bitPattern: UInt(d.address)), layouts[2],

@@ -93,49 +93,4 @@ extension CUDABackend {
         withExtendedLifetime(gamma) {}
         return out
     }
-
-    // MARK: Not yet on the GPU (a later issue brings these kernels)
-
-    public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "layerNorm", device: device)
-    }
-
-    public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "groupNorm", device: device)
-    }
-
-    public func softmax(_ x: Tensor) throws -> Tensor { throw TensorError.unsupportedOp(op: "softmax", device: device) }
-
-    public func attention(query: Tensor, key: Tensor, value: Tensor, keyMask: Tensor?, causal: Bool,
-                          scale: Float) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "attention", device: device)
-    }
-
-    public func rope(_ x: Tensor, cos: Tensor, sin: Tensor, layout: RoPELayout) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "rope", device: device)
-    }
-
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "conv2d", device: device)
-    }
-
-    public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "upsampleNearest2x", device: device)
-    }
-
-    public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "concat", device: device)
-    }
-
-    public func slice(_ x: Tensor, axis: Int, range: Range<Int>) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "slice", device: device)
-    }
-
-    public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "permute", device: device)
-    }
-
-    public func embedding(_ weight: Tensor, ids: Tensor) throws -> Tensor {
-        throw TensorError.unsupportedOp(op: "embedding", device: device)
-    }
 }

@@ -64,6 +64,7 @@ public enum CUDAKernels {
     }
 
     #define MAX_RANK 6
+    #define NEG_INF __int_as_float(0xff800000u)
     struct Broadcast {
         long long count;
         long long rank;
@@ -150,6 +151,173 @@ public enum CUDAKernels {
             dst[j] = from_float<T>(weight ? normalised * to_float(weight[j]) : normalised);
         }
     }
+
+    // Strided copy: iterate over `dims`, read at Σ idx·in_strides, write at Σ idx·out_strides.
+    struct Copy {
+        long long count;
+        long long rank;
+        long long dims[MAX_RANK];
+        long long in_strides[MAX_RANK];
+        long long out_strides[MAX_RANK];
+    };
+    template <typename T>
+    __device__ void copy_body(const T* in, T* out, Copy g) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < g.count;
+             i += (long long)gridDim.x * blockDim.x) {
+            long long rest = i, io = 0, oo = 0;
+            for (int axis = (int)g.rank - 1; axis >= 0; --axis) {
+                long long index = rest % g.dims[axis];
+                rest /= g.dims[axis];
+                io += index * g.in_strides[axis];
+                oo += index * g.out_strides[axis];
+            }
+            out[oo] = in[io];
+        }
+    }
+
+    // Nearest 2x upsampling of [planes, H, W].
+    template <typename T>
+    __device__ void upsample_body(const T* in, T* out, long long planes, long long h, long long w) {
+        long long count = planes * 4 * h * w;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+             i += (long long)gridDim.x * blockDim.x) {
+            long long x = i % (2 * w), rest = i / (2 * w);
+            long long y = rest % (2 * h), plane = rest / (2 * h);
+            out[i] = in[(plane * h + y / 2) * w + x / 2];
+        }
+    }
+
+    // Gather rows of a [V, E] table by int32 ids (validated on the host).
+    template <typename T>
+    __device__ void gather_body(const T* table, const int* ids, T* out, long long count, long long width) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count * width;
+             i += (long long)gridDim.x * blockDim.x)
+            out[i] = table[(long long)ids[i / width] * width + i % width];
+    }
+
+    __device__ float block_sum(float value, float* shared) {
+        shared[threadIdx.x] = value;
+        __syncthreads();
+        for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+            if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+            __syncthreads();
+        }
+        float result = shared[0];
+        __syncthreads();
+        return result;
+    }
+    __device__ float block_max(float value, float* shared) {
+        shared[threadIdx.x] = value;
+        __syncthreads();
+        for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+            if (threadIdx.x < stride) shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + stride]);
+            __syncthreads();
+        }
+        float result = shared[0];
+        __syncthreads();
+        return result;
+    }
+
+    // Softmax over rows of `width`; optional key mask (per batch item, `rows_per_item` rows each),
+    // causal masking (row r of a block of `queries` rows sees keys <= r), scale applied first.
+    template <typename T>
+    __device__ void softmax_body(const T* x, T* out, long long width, float scale, const unsigned char* mask,
+                                 long long rows_per_item, long long queries, int causal) {
+        __shared__ float shared[256];
+        long long row = blockIdx.x;
+        const T* src = x + row * width;
+        T* dst = out + row * width;
+        const unsigned char* keys = mask ? mask + (row / rows_per_item) * width : 0;
+        long long limit = causal ? (row % queries) + 1 : width;
+        float maximum = NEG_INF;
+        for (long long j = threadIdx.x; j < width; j += blockDim.x)
+            if (j < limit && (!keys || keys[j])) maximum = fmaxf(maximum, to_float(src[j]) * scale);
+        maximum = block_max(maximum, shared);
+        float sum = 0.0f;
+        for (long long j = threadIdx.x; j < width; j += blockDim.x)
+            if (j < limit && (!keys || keys[j]) && maximum > NEG_INF) sum += expf(to_float(src[j]) * scale - maximum);
+        sum = block_sum(sum, shared);
+        for (long long j = threadIdx.x; j < width; j += blockDim.x) {
+            bool visible = j < limit && (!keys || keys[j]) && maximum > NEG_INF;
+            dst[j] = from_float<T>(visible ? expf(to_float(src[j]) * scale - maximum) / sum : 0.0f);
+        }
+    }
+
+    // LayerNorm over rows (two passes, float32 statistics).
+    template <typename T>
+    __device__ void layer_norm_body(const T* x, const T* weight, const T* bias, T* out, long long width, float eps) {
+        __shared__ float shared[256];
+        const T* row = x + blockIdx.x * width;
+        T* dst = out + blockIdx.x * width;
+        float sum = 0.0f;
+        for (long long j = threadIdx.x; j < width; j += blockDim.x) sum += to_float(row[j]);
+        float mean = block_sum(sum, shared) / (float)width;
+        float squares = 0.0f;
+        for (long long j = threadIdx.x; j < width; j += blockDim.x) { float d = to_float(row[j]) - mean; squares += d * d; }
+        float inverse = rsqrtf(block_sum(squares, shared) / (float)width + eps);
+        for (long long j = threadIdx.x; j < width; j += blockDim.x) {
+            float y = (to_float(row[j]) - mean) * inverse;
+            if (weight) y *= to_float(weight[j]);
+            if (bias) y += to_float(bias[j]);
+            dst[j] = from_float<T>(y);
+        }
+    }
+
+    // GroupNorm: one block per (item, group) of `per_group` channels × `spatial` values.
+    template <typename T>
+    __device__ void group_norm_body(const T* x, const T* weight, const T* bias, T* out, long long groups,
+                                    long long per_group, long long spatial, float eps) {
+        __shared__ float shared[256];
+        long long item = blockIdx.x / groups, group = blockIdx.x % groups;
+        long long channels = groups * per_group, size = per_group * spatial;
+        long long base = (item * channels + group * per_group) * spatial;
+        float sum = 0.0f;
+        for (long long j = threadIdx.x; j < size; j += blockDim.x) sum += to_float(x[base + j]);
+        float mean = block_sum(sum, shared) / (float)size;
+        float squares = 0.0f;
+        for (long long j = threadIdx.x; j < size; j += blockDim.x) { float d = to_float(x[base + j]) - mean; squares += d * d; }
+        float inverse = rsqrtf(block_sum(squares, shared) / (float)size + eps);
+        for (long long j = threadIdx.x; j < size; j += blockDim.x) {
+            long long channel = group * per_group + j / spatial;
+            float y = (to_float(x[base + j]) - mean) * inverse;
+            if (weight) y *= to_float(weight[channel]);
+            if (bias) y += to_float(bias[channel]);
+            out[base + j] = from_float<T>(y);
+        }
+    }
+
+    // RoPE on x [B, L, H, D] with float32 cos/sin [L or B*L, D/2]; interleaved pairs or split halves.
+    template <typename T>
+    __device__ void rope_body(const T* x, const float* cs, const float* sn, T* out, long long batch, long long length,
+                              long long heads, long long dim, int per_item, int interleaved) {
+        long long half = dim / 2, count = batch * length * heads * half;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+             i += (long long)gridDim.x * blockDim.x) {
+            long long pair = i % half, token = i / (half * heads);
+            long long base = (i / half) * dim;
+            long long table = (per_item ? token : token % length) * half + pair;
+            long long ia = interleaved ? base + 2 * pair : base + pair;
+            long long ib = interleaved ? base + 2 * pair + 1 : base + pair + half;
+            float a = to_float(x[ia]), b = to_float(x[ib]), c = cs[table], s = sn[table];
+            out[ia] = from_float<T>(a * c - b * s);
+            out[ib] = from_float<T>(a * s + b * c);
+        }
+    }
+
+    // im2col for one image [C, H, W] → [C·kh·kw, oh·ow].
+    template <typename T>
+    __device__ void im2col_body(const T* image, T* cols, long long c, long long h, long long w, long long kh, long long kw,
+                                long long stride, long long padding, long long oh, long long ow) {
+        long long count = c * kh * kw * oh * ow;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+             i += (long long)gridDim.x * blockDim.x) {
+            long long ox = i % ow, rest = i / ow;
+            long long oy = rest % oh, p = rest / oh;
+            long long kx = p % kw, ky = (p / kw) % kh, channel = p / (kw * kh);
+            long long iy = oy * stride - padding + ky, ix = ox * stride - padding + kx;
+            cols[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? image[(channel * h + iy) * w + ix] : from_float<T>(0.0f);
+        }
+    }
     """#
 
     /// The whole kernel library: prelude plus one `extern "C"` entry point per op and dtype.
@@ -161,6 +329,11 @@ public enum CUDAKernels {
             extern "C" __global__ void unary_\(suffix)(int op, const \(cType)* x, \(cType)* out, long long n) { unary_body<\(cType)>(op, x, out, n); }
             extern "C" __global__ void affine_\(suffix)(const \(cType)* x, \(cType)* out, long long n, float scale, float shift) { affine_body<\(cType)>(x, out, n, scale, shift); }
             extern "C" __global__ void rms_norm_\(suffix)(const \(cType)* x, const \(cType)* w, \(cType)* out, long long width, float eps) { rms_norm_body<\(cType)>(x, w, out, width, eps); }
+            extern "C" __global__ void softmax_\(suffix)(const \(cType)* x, \(cType)* out, long long width, float scale, const unsigned char* mask, long long rows_per_item, long long queries, int causal) { softmax_body<\(cType)>(x, out, width, scale, mask, rows_per_item, queries, causal); }
+            extern "C" __global__ void layer_norm_\(suffix)(const \(cType)* x, const \(cType)* w, const \(cType)* b, \(cType)* out, long long width, float eps) { layer_norm_body<\(cType)>(x, w, b, out, width, eps); }
+            extern "C" __global__ void group_norm_\(suffix)(const \(cType)* x, const \(cType)* w, const \(cType)* b, \(cType)* out, long long groups, long long per_group, long long spatial, float eps) { group_norm_body<\(cType)>(x, w, b, out, groups, per_group, spatial, eps); }
+            extern "C" __global__ void rope_\(suffix)(const \(cType)* x, const float* c, const float* s, \(cType)* out, long long batch, long long length, long long heads, long long dim, int per_item, int interleaved) { rope_body<\(cType)>(x, c, s, out, batch, length, heads, dim, per_item, interleaved); }
+            extern "C" __global__ void im2col_\(suffix)(const \(cType)* image, \(cType)* cols, long long c, long long h, long long w, long long kh, long long kw, long long stride, long long padding, long long oh, long long ow) { im2col_body<\(cType)>(image, cols, c, h, w, kh, kw, stride, padding, oh, ow); }
             """)
             for (_, target, targetSuffix) in types where targetSuffix != suffix {
                 lines.append("""
@@ -168,15 +341,24 @@ public enum CUDAKernels {
                 """)
             }
         }
+        for (type, name) in [("unsigned char", "b1"), ("unsigned short", "b2"), ("unsigned int", "b4"),
+                             ("unsigned long long", "b8")] {
+            lines.append("""
+            extern "C" __global__ void copy_\(name)(const \(type)* in, \(type)* out, Copy g) { copy_body<\(type)>(in, out, g); }
+            extern "C" __global__ void upsample_\(name)(const \(type)* in, \(type)* out, long long planes, long long h, long long w) { upsample_body<\(type)>(in, out, planes, h, w); }
+            extern "C" __global__ void gather_\(name)(const \(type)* table, const int* ids, \(type)* out, long long count, long long width) { gather_body<\(type)>(table, ids, out, count, width); }
+            """)
+        }
         return lines.joined(separator: "\n")
     }
 
     /// The name of every `extern "C"` kernel in `source`.
     public static var entryPoints: [String] {
         types.flatMap { type in
-            ["binary", "unary", "affine", "rms_norm"].map { "\($0)_\(type.suffix)" }
+            ["binary", "unary", "affine", "rms_norm", "softmax", "layer_norm", "group_norm", "rope", "im2col"]
+                .map { "\($0)_\(type.suffix)" }
                 + types.filter { $0.suffix != type.suffix }.map { "cast_\(type.suffix)_to_\($0.suffix)" }
-        }
+        } + ["b1", "b2", "b4", "b8"].flatMap { ["copy_\($0)", "upsample_\($0)", "gather_\($0)"] }
     }
 
     /// Options passed to NVRTC for the kernel library.

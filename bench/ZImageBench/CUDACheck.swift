@@ -1,6 +1,7 @@
 import Foundation
 import ZImageCPU
 import ZImageCUDA
+import ZImagePipeline
 import ZImageTensor
 
 /// The CUDA slice against the CPU backend on fresh random inputs (outputs poisoned first), and
@@ -13,7 +14,7 @@ enum CUDACheck {
         var passed: Bool { error < bound }
     }
 
-    static func run(nvrtcPath: String?) throws -> [String: Any] {
+    static func run(nvrtcPath: String?, tinyModelPath: String? = nil) throws -> [String: Any] {
         _ = try CUDADriver.shared()   // "no CUDA driver found" comes first
         let nvrtc = try NVRTC(extraCandidates: nvrtcPath.map { [$0] } ?? [])
         let gpu = try CUDABackend(ordinal: 0, nvrtc: nvrtc)
@@ -66,6 +67,68 @@ enum CUDACheck {
                       ta.matmul(tb, transposeA: true), gta.matmul(gtb, transposeA: true))
             let (na, gna) = try pair([130, 70], dtype), (nb, gnb) = try pair([70, 90], dtype)
             try check("matmul [130,70]x[70,90] \(tag)", bound: matmulBound, na.matmul(nb), gna.matmul(gnb))
+        }
+
+        // The rest of the op set, float32 and bf16.
+        for dtype in [DType.float32, .bfloat16] {
+            let tag = dtype.safetensorsName, bound = dtype == .float32 ? 1e-5 : 1e-2
+            let (x, gx) = try pair([6, 37, 200], dtype)
+            try check("softmax \(tag)", bound: bound, x.softmax(), gx.softmax())
+            let (w, gw) = try pair([200], dtype), (bb, gbb) = try pair([200], dtype)
+            try check("layerNorm affine \(tag)", bound: bound, x.layerNorm(weight: w, bias: bb, eps: 1e-5),
+                      gx.layerNorm(weight: gw, bias: gbb, eps: 1e-5))
+            try check("layerNorm plain \(tag)", bound: bound, x.layerNorm(eps: 1e-6), gx.layerNorm(eps: 1e-6))
+            let (image, gimage) = try pair([2, 32, 9, 11], dtype), (gw2, ggw2) = try pair([32], dtype)
+            try check("groupNorm \(tag)", bound: bound, image.groupNorm(groups: 8, weight: gw2, bias: gw2, eps: 1e-6),
+                      gimage.groupNorm(groups: 8, weight: ggw2, bias: ggw2, eps: 1e-6))
+            let (r, gr) = try pair([2, 7, 3, 32], dtype)
+            let (cs, gcs) = try pair([7, 16], .float32), (sn, gsn) = try pair([7, 16], .float32)
+            for layout in [RoPELayout.interleavedPairs, .splitHalves] {
+                try check("rope \(layout.rawValue) \(tag)", bound: bound, r.rope(cos: cs, sin: sn, layout: layout),
+                          gr.rope(cos: gcs, sin: gsn, layout: layout))
+            }
+            let (q, gq) = try pair([2, 19, 4, 32], dtype), (k, gk) = try pair([2, 23, 2, 32], dtype)
+            let (v, gv) = try pair([2, 23, 2, 32], dtype)
+            try check("attention GQA \(tag)", bound: bound, q.attention(key: k, value: v), gq.attention(key: gk, value: gv))
+            let maskValues: [Float] = (0..<46).map { $0 % 5 == 3 ? 0 : 1 }
+            let mask = try cpu.tensor(maskValues, shape: [2, 23]), gmask = try mask.to(gpu)
+            try check("attention masked \(tag)", bound: bound, q.attention(key: k, value: v, keyMask: mask),
+                      gq.attention(key: gk, value: gv, keyMask: gmask))
+            let (cq, gcq) = try pair([1, 23, 2, 32], dtype)
+            try check("attention causal \(tag)", bound: bound, cq.attention(key: k.rows(0..<1), value: v.rows(0..<1), causal: true),
+                      gcq.attention(key: gk.rows(0..<1), value: gv.rows(0..<1), causal: true))
+            let (kernel, gkernel) = try pair([16, 32, 3, 3], dtype, scale: 0.1), (cb, gcb) = try pair([16], dtype)
+            try check("conv2d 3x3 pad 1 \(tag)", bound: bound, image.conv2d(weight: kernel, bias: cb, padding: 1),
+                      gimage.conv2d(weight: gkernel, bias: gcb, padding: 1))
+            try check("conv2d 3x3 stride 2 \(tag)", bound: bound, image.conv2d(weight: kernel, bias: nil, stride: 2),
+                      gimage.conv2d(weight: gkernel, bias: nil, stride: 2))
+            let (pointwise, gpointwise) = try pair([5, 32, 1, 1], dtype)
+            try check("conv2d 1x1 \(tag)", bound: bound, image.conv2d(weight: pointwise, bias: nil),
+                      gimage.conv2d(weight: gpointwise, bias: nil))
+            try check("upsample2x \(tag)", bound: 1e-7, image.upsampleNearest2x(), gimage.upsampleNearest2x())
+            try check("permute \(tag)", bound: 1e-7, image.permuted([0, 2, 3, 1]), gimage.permuted([0, 2, 3, 1]))
+            try check("slice \(tag)", bound: 1e-7, image.slice(axis: 2, 2..<7), gimage.slice(axis: 2, 2..<7))
+            try check("concat \(tag)", bound: 1e-7, Tensor.concat([image, image.slice(axis: 1, 0..<5)], axis: 1),
+                      Tensor.concat([gimage, gimage.slice(axis: 1, 0..<5)], axis: 1))
+            let (table, gtable) = try pair([50, 12], dtype)
+            let ids = try cpu.tensor(ids: [3, 0, 49, 7], shape: [2, 2])
+            try check("embedding \(tag)", bound: 1e-7, table.embedding(ids), gtable.embedding(ids.to(gpu)))
+        }
+
+        // The whole tiny pipeline on both devices, float32: same seed, same latents and pixels.
+        if let fixture = tinyModelPath, FileManager.default.fileExists(atPath: fixture + "/model_index.json") {
+            gpu.poisonAllocations = false
+            let onCPU = try ZImagePipeline(modelDirectory: fixture, backend: cpu, precision: .float32)
+            let onGPU = try ZImagePipeline(modelDirectory: fixture, backend: gpu, precision: .float32)
+            var parameters = GenerationParameters(prompt: "a red fox in the snow")
+            (parameters.width, parameters.height, parameters.seed) = (64, 64, 42)
+            let a = try onCPU.generate(parameters)[0].image.pixels, b = try onGPU.generate(parameters)[0].image.pixels
+            let worst = zip(a, b).map { abs(Int($0) - Int($1)) }.max() ?? 255
+            rows.append(Row(name: "tiny pipeline fp32 64x64, worst pixel difference", error: Double(worst), bound: 3))
+            let onGPUbf16 = try ZImagePipeline(modelDirectory: fixture, backend: gpu, precision: .bfloat16)
+            let c = try onGPUbf16.generate(parameters)[0].image.pixels
+            let mean = Double(zip(a, c).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(a.count)
+            rows.append(Row(name: "tiny pipeline bf16 vs CPU fp32, mean pixel difference", error: mean, bound: 8))
         }
 
         // The rate: bf16 [4096, 3840] · [10240, 3840]^T (the DiT FFN up-projection at 1024²).

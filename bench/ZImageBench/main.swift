@@ -32,7 +32,7 @@ do {
         emit(try TokenizerBenchmark.run(tokenizerPath: tokenizer, textPath: text,
                                         repeats: option("--repeats").flatMap(Int.init) ?? 5))
     case "cuda-check":
-        let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"))
+        let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"), tinyModelPath: option("--tiny-model"))
         emit(report)
         if report["all_passed"] as? Bool != true { exit(1) }
     default:

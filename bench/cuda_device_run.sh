@@ -10,9 +10,14 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 .carry/zimage devices | tee "$out/devices.txt"
 for run in 1 2; do
-    .carry/ZImageBench cuda-check > "$out/cuda-check-$run.json" 2> "$out/cuda-check-$run.err"
+    .carry/ZImageBench cuda-check --tiny-model Tests/Fixtures/tiny-zimage > "$out/cuda-check-$run.json" 2> "$out/cuda-check-$run.err"
     echo "cuda-check run $run: exit $?"; cat "$out/cuda-check-$run.err"
     python3 bench/torch_matmul_rate.py > "$out/torch-matmul-$run.json"
+done
+# The demo model end to end on the GPU (first run compiles and caches the kernels).
+for run in 1 2; do
+    XDG_CACHE_HOME=/tmp/zimage-cache .carry/zimage generate --device cuda --prompt "a fox" --width 1024 --height 1024 \
+        --seed 1 --output /tmp/zimage-images 2>&1 | tail -1 | tee "$out/generate-$run.txt"
 done
 python3 - "$out" <<'PY'
 import json, sys

@@ -95,6 +95,7 @@ public struct GenerateCommand: ParsableCommand {
             note("using the demo model (random weights: abstract images); --model DIR selects real weights")
         }
         let pipeline = try ZImagePipeline(modelDirectory: directory, backend: backend, precision: chosenPrecision)
+        let loaded = Date()
         var parameters = self.parameters
         if parameters.seed == nil { parameters.seed = UInt64.random(in: 0...UInt64(UInt32.max)) }
         if let firstSeed = parameters.seed { note("seed \(firstSeed)") }
@@ -108,6 +109,7 @@ public struct GenerateCommand: ParsableCommand {
             return true
         }
         bar.finish()
+        let generated = Date()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var number = OutputNaming.nextNumber(in: output)
         for image in images {
@@ -117,7 +119,8 @@ public struct GenerateCommand: ParsableCommand {
             number += 1
         }
         let seconds = Date().timeIntervalSince(started)
-        note(String(format: "%d image(s) in %.1f s, ", images.count, seconds)
+        note(String(format: "%d image(s) in %.1f s (loading %.1f s, generating %.2f s), ", images.count, seconds,
+                    loaded.timeIntervalSince(started), generated.timeIntervalSince(loaded))
             + "peak memory \(ByteCount.format(ProcessMemory.peakResidentBytes)) (now "
             + "\(ByteCount.format(ProcessMemory.allocatedBytes)) allocated, "
             + "\(ByteCount.format(ProcessMemory.mappedBytes)) of memory-mapped files)")
@@ -135,8 +138,8 @@ enum DeviceChoice {
         case "cpu":
             return CPUBackend(threads: threads)
         case "auto":
-            // The CUDA backend does not have every op the models need yet, so auto means the CPU
-            // until it does (see docs/architecture.md).
+            // The first GPU when a CUDA driver, NVRTC and cuBLASLt are there; otherwise the CPU.
+            if let gpu = try? CUDABackend(ordinal: 0) { return gpu }
             return CPUBackend(threads: threads)
         case let value where value == "cuda" || value.hasPrefix("cuda:"):
             let ordinal = value == "cuda" ? 0 : Int(value.dropFirst(5)) ?? -1

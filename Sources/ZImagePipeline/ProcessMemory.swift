@@ -10,7 +10,7 @@ public enum ProcessMemory {
         defer { try? handle.close() }
         let status = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
-            let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }.first ?? 0
             return kilobytes * 1024
         }
         return 0

@@ -1,124 +1,472 @@
 #!/usr/bin/env python3
-"""The web UI in headless Chromium (selenium + Debian chromium/chromium-driver) against a running
-`zimage serve` with the demo model: type a prompt, generate, see progress and the image in the
-gallery, reuse its parameters, queue several jobs and cancel a queued one.
-Usage: test_webui.py http://127.0.0.1:PORT [--screenshots DIR]. Exits non-zero on failure."""
+"""The web UI in headless Chromium against a running `zimage serve` (the demo model is enough).
+
+Usage: test_webui.py http://127.0.0.1:PORT [--screenshots DIR] [--api-key KEY]
+
+Needs Debian `chromium` + `chromium-driver` and PyPI `selenium`. Checks, through the page only
+(the API is read just to confirm what the page showed):
+  * the page loads with the system info (model, device, queue) from /api/v1/system;
+  * a prompt with a custom 256x256 size and seed 77 generates: the Current panel goes through
+    queued/starting/running with a moving progress bar or a live preview, then the image appears
+    in the history gallery and the used seed is shown;
+  * the lightbox of that image shows its parameters, and "reuse these parameters" puts the prompt,
+    size, steps, CFG and seed back into the form;
+  * language (English / 简体中文) and theme (dark / light) switch and are remembered; a browser
+    whose language is Chinese gets Chinese by default; under 800 px the layout is one column;
+  * several jobs queued quickly show in the queue list with positions; cancelling a waiting one
+    from the list removes it (status "cancelled"), and Cancel on the Current panel stops the
+    running one.
+With --screenshots DIR it saves desktop (1440x900) and phone (390x844) screenshots, dark and
+light, English and Chinese. Exits 0 on success, 1 with a message on failure.
+"""
+import argparse
+import base64
 import json
 import os
 import sys
 import time
+import traceback
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-url = sys.argv[1].rstrip("/")
-shots = sys.argv[sys.argv.index("--screenshots") + 1] if "--screenshots" in sys.argv else None
-
-options = webdriver.ChromeOptions()
-for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,900", "--lang=en-US"]:
-    options.add_argument(flag)
-for binary in ["/usr/bin/chromium", "/usr/bin/chromium-browser"]:
-    if os.path.exists(binary):
-        options.binary_location = binary
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver") if os.path.exists("/usr/bin/chromedriver") else Service(),
-                          options=options)
-wait = WebDriverWait(driver, 120, poll_frequency=0.1)
-by_id = lambda name: driver.find_element(By.ID, name)
-items = lambda testid: driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+PROMPT = "a red fox in the snow, watercolor"
+QUEUE_PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
-def api(path):
-    return json.load(urllib.request.urlopen(f"{url}/api/v1/{path}"))
+class Failure(Exception):
+    pass
 
 
-def shot(name):
-    if shots:
-        os.makedirs(shots, exist_ok=True)
-        driver.save_screenshot(os.path.join(shots, name + ".png"))
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("url", help="the server, e.g. http://127.0.0.1:7860")
+parser.add_argument("--screenshots", metavar="DIR", help="save screenshots here")
+parser.add_argument("--api-key", help="the server's API key, if it has one")
+parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for one generation")
+args = parser.parse_args()
+BASE = args.url.rstrip("/")
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"webui:{args.api_key}".encode()).decode()} if args.api_key else {}
 
 
-def set_value(element_id, value):
-    element = by_id(element_id)
+# ---------------------------------------------------------------- the API, to confirm what the page showed
+def api(path, method="GET"):
+    request = urllib.request.Request(f"{BASE}/api/v1/{path}", method=method, headers=AUTH)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+            return json.loads(body) if body else None
+    except urllib.error.HTTPError as error:
+        raise Failure(f"{method} /api/v1/{path} answered {error.code}: {error.read()[:300]!r}")
+
+
+# ---------------------------------------------------------------- the browser
+def new_driver(language="en-US"):
+    options = webdriver.ChromeOptions()
+    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,900",
+                 f"--lang={language}", "--hide-scrollbars", "--force-color-profile=srgb"]:
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": language})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for binary in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]:
+        if os.path.exists(binary):
+            options.binary_location = binary
+            break
+    driver_path = next((p for p in ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"] if os.path.exists(p)), None)
+    driver = webdriver.Chrome(service=Service(driver_path) if driver_path else Service(), options=options)
+    if AUTH:  # every request of the page, EventSource included, carries the key
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": AUTH})
+    return driver
+
+
+driver = None
+console = []
+
+
+def viewport(width, height, mobile=False):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 2 if mobile else 1, "mobile": mobile})
+
+
+def wait_for(condition, timeout, message, poll=0.05):
+    deadline = time.time() + timeout
+    last_error = None
+    while time.time() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except WebDriverException as error:  # a re-rendered element: try again
+            last_error = error
+        time.sleep(poll)
+    raise Failure(f"timed out after {timeout:.0f} s: {message}" + (f" (last error: {last_error.msg})" if last_error else ""))
+
+
+def tid(name):
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+
+
+def tids(name):
+    return driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+
+
+def js(script, *arguments):
+    return driver.execute_script(script, *arguments)
+
+
+def value(testid):
+    return tid(testid).get_attribute("value")
+
+
+def type_into(testid, text):
+    element = tid(testid)
     element.clear()
-    element.send_keys(str(value))
+    if text != "":
+        element.send_keys(str(text))
 
 
-try:
-    driver.get(url + "/")
-    wait.until(lambda d: by_id("generate").is_displayed() and by_id("model-name").text)
-    before = len(items("gallery-item"))
+def shot(name, full_page=False):
+    if not args.screenshots:
+        return
+    os.makedirs(args.screenshots, exist_ok=True)
+    path = os.path.join(args.screenshots, name + ".png")
+    time.sleep(0.35)  # let transitions settle
+    if full_page:
+        data = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "fromSurface": True})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data["data"]))
+    else:
+        driver.save_screenshot(path)
+    print(f"  screenshot {path}")
 
-    # Generate one image and watch it progress into the gallery.
-    by_id("prompt").send_keys("a red fox in the snow, watercolor")
-    Select(by_id("size-category")).select_by_value("custom")
-    set_value("width", 256)
-    set_value("height", 256)
-    set_value("seed", 77)
-    by_id("generate").click()
-    seen_progress = False
-    deadline = time.time() + 120
-    while time.time() < deadline and len(items("gallery-item")) <= before:
-        text = by_id("progress-text").text
-        width = driver.execute_script("return parseFloat(getComputedStyle(arguments[0]).width)", by_id("progress-bar"))
-        seen_progress = seen_progress or width > 0 or "step" in text.lower() or "done" in text.lower()
-        time.sleep(0.05)
-    assert len(items("gallery-item")) > before, "the new image never reached the gallery"
-    assert seen_progress, "no progress was shown"
-    assert by_id("last-seed").text.endswith("77"), by_id("last-seed").text
+
+def load(path="/"):
+    driver.get(BASE + path)
+    wait_for(lambda: js("return document.documentElement.dataset.ready === 'true'"), 30,
+             "the page never finished loading (html[data-ready] not set)")
+    if tid("auth-banner").is_displayed():
+        raise Failure("the page shows 'this server needs an API key': pass --api-key")
+
+
+def collect_console():
+    try:
+        for entry in driver.get_log("browser"):
+            console.append(entry)
+    except WebDriverException:
+        pass
+
+
+def stage_snapshot():
+    return js("""
+        const stage = document.querySelector('[data-testid=stage]');
+        const preview = document.querySelector('[data-testid=preview]');
+        return {state: stage.dataset.state, job: stage.dataset.jobId || '',
+                width: document.querySelector('[data-testid=progress-bar]').style.width,
+                text: document.querySelector('[data-testid=progress-text]').textContent,
+                preview: !preview.hidden && preview.className === 'is-preview'};""")
+
+
+def queue_items():
+    return js("""return [...document.querySelectorAll('[data-testid=queue-item]')]
+                 .filter(li => !li.classList.contains('leaving'))
+                 .map(li => ({id: li.dataset.id, status: li.dataset.status}));""")
+
+
+# ---------------------------------------------------------------- the steps
+def step(title):
+    print(f"- {title}")
+
+
+def check_load():
+    step("load the page and the system info")
+    viewport(1440, 900)
+    load()
+    wait_for(lambda: tid("model-name").text.strip() and tid("system-info").text.strip(), 20,
+             "the model name / system info from /api/v1/system never showed")
+    system = api("system")
+    if system["model"] not in tid("model-name").text:
+        raise Failure(f"model chip shows {tid('model-name').text!r}, /api/v1/system says {system['model']!r}")
+    if bool(system.get("demo_model")) != tid("demo-notice").is_displayed():
+        raise Failure("the demo-model notice does not match /api/v1/system demo_model")
+    if tid("guidance").get_attribute("value") != "0" or tid("steps").get_attribute("value") != "8":
+        raise Failure("defaults should be steps 8 and CFG 0")
+    label = js("return document.querySelector('label[for=guidance]').textContent")
+    if "CFG" not in label or "0" not in label:
+        raise Failure(f"the CFG label reads {label!r}")
+
+
+def check_generate():
+    step("generate 256x256 with seed 77, watch progress, see it in the gallery")
+    type_into("prompt", PROMPT)
+    tid("size-cat-custom").click()
+    wait_for(lambda: tid("width").is_displayed(), 5, "custom width/height fields did not appear")
+    type_into("width", 256)
+    type_into("height", 256)
+    type_into("seed", 77)
+    if tid("seed-random").is_selected():
+        raise Failure("typing a seed should switch 'random' off")
+    tid("generate").click()
+
+    states, max_width, saw_preview, job = set(), 0.0, False, ""
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        snap = stage_snapshot()
+        states.add(snap["state"])
+        max_width = max(max_width, float(snap["width"].rstrip("%") or 0))
+        saw_preview = saw_preview or snap["preview"]
+        job = job or snap["job"]
+        if snap["state"] == "failed":
+            raise Failure(f"the generation failed: {tid('stage-message').text}")
+        errors = js("return [...document.querySelectorAll('[data-testid=toast].error')].map(t => t.textContent)")
+        if errors:
+            raise Failure(f"the page showed an error: {errors[0]!r}")
+        if job and js("return !!document.querySelector(`[data-testid=gallery-item][data-job-id='${arguments[0]}']`)", job):
+            break
+        time.sleep(0.03)
+    else:
+        raise Failure(f"the new image never reached the gallery (stage states seen: {sorted(states)})")
+    if not states & {"queued", "starting", "running"}:
+        raise Failure(f"no queued/running state was shown (states seen: {sorted(states)})")
+    if not (max_width > 0 or saw_preview):
+        raise Failure("neither the progress bar nor a live preview moved")
+    print(f"  states {sorted(states)}, progress bar up to {max_width:.0f}%, live preview {'seen' if saw_preview else 'not seen'}")
+    wait_for(lambda: stage_snapshot()["state"] == "done", 10, "the Current panel never said done")
+    tile = driver.find_element(By.CSS_SELECTOR, f'[data-testid=gallery-item][data-job-id="{job}"]')
+    if tile.get_attribute("data-seed") != "77":
+        raise Failure(f"the gallery image has seed {tile.get_attribute('data-seed')}, expected 77")
+    if "77" not in tid("last-seed").text or "77" not in tid("result-meta").text:
+        raise Failure(f"the used seed is not shown: last-seed {tid('last-seed').text!r}, meta {tid('result-meta').text!r}")
+    first = tids("gallery-item")[0].get_attribute("data-job-id")
+    if first != job:
+        raise Failure("the newest image is not first in the gallery")
+    done = api(f"generations/{job}")
+    if done["status"] != "done" or done["parameters"]["width"] != 256 or done["seed"] != 77:
+        raise Failure(f"the server's job does not match the form: {done['status']} {done['parameters']}")
     shot("desktop-dark-en")
+    return job
 
-    # Reuse its parameters from the large view.
-    by_id("prompt").clear()
-    set_value("seed", -1)
-    items("gallery-item")[0].click()
-    wait.until(lambda d: by_id("lightbox").get_attribute("open") is not None)
-    shot("lightbox")
-    by_id("lightbox-reuse").click()
-    assert by_id("prompt").get_attribute("value") == "a red fox in the snow, watercolor"
-    assert by_id("seed").get_attribute("value") == "77", by_id("seed").get_attribute("value")
-    assert by_id("width").get_attribute("value") == "256"
 
-    # Queue several slower jobs and cancel a queued one from the queue list.
-    set_value("width", 1024)
-    set_value("height", 1024)
-    for _ in range(3):
-        by_id("generate").click()
-        time.sleep(0.3)
-    # The list re-renders every 2 s, so read and click it in one script each time.
-    queued_ids = lambda: driver.execute_script(
-        "return [...document.querySelectorAll('[data-testid=queue-item].queued')].map(li => li.dataset.id)")
-    listed_ids = lambda: driver.execute_script(
-        "return [...document.querySelectorAll('[data-testid=queue-item]')].map(li => li.dataset.id)")
-    wait.until(lambda d: len(queued_ids()) >= 1 and len(listed_ids()) >= 2)
-    target = queued_ids()[-1]
-    driver.execute_script(
-        "document.querySelector(`[data-testid=queue-item][data-id='${arguments[0]}'] [data-testid=queue-cancel]`).click()",
-        target)
-    wait.until(lambda d: target not in listed_ids())
-    assert api(f"generations/{target}")["status"] == "cancelled"
-    shot("desktop-queue")
-    for job in api("queue")["queued"] + ([api("queue")["running"]] if api("queue")["running"] else []):
-        urllib.request.urlopen(urllib.request.Request(f"{url}/api/v1/generations/{job['id']}/cancel", method="POST"))
+def check_reuse(job):
+    step("open the image, reuse its parameters")
+    type_into("prompt", "")
+    js("document.querySelector('[data-testid=seed-random]').click()")
+    tid("size-cat-1024").click()
+    type_into("steps", 12)
+    if value("seed") != "" or not tid("seed-random").is_selected():
+        raise Failure("'random' did not clear the seed")
+    driver.find_element(By.CSS_SELECTOR, f'[data-testid=gallery-item][data-job-id="{job}"]').click()
+    wait_for(lambda: tid("lightbox").get_attribute("open") is not None, 5, "the lightbox did not open")
+    wait_for(lambda: js("const i = document.querySelector('[data-testid=lightbox-image]'); return i.complete && i.naturalWidth > 0"),
+             10, "the lightbox image did not load")
+    try:  # (the dialog fades in; selenium reads no text while it is transparent)
+        wait_for(lambda: tid("lightbox-prompt").text == PROMPT and tid("lightbox-seed").text == "77", 5, "")
+    except Failure:
+        raise Failure(f"lightbox shows prompt {tid('lightbox-prompt').text!r}, seed {tid('lightbox-seed').text!r}")
+    href = tid("lightbox-download").get_attribute("href")
+    if "/api/v1/images/" not in href:
+        raise Failure(f"download link is {href!r}")
+    shot("desktop-dark-en-lightbox")
+    tid("lightbox-reuse").click()
+    wait_for(lambda: tid("lightbox").get_attribute("open") is None, 5, "the lightbox did not close after reuse")
+    got = {"prompt": value("prompt"), "seed": value("seed"), "width": value("width"), "height": value("height"),
+           "steps": value("steps"), "guidance": value("guidance"), "custom": tid("size-cat-custom").is_selected(),
+           "random": tid("seed-random").is_selected()}
+    want = {"prompt": PROMPT, "seed": "77", "width": "256", "height": "256", "steps": "8", "guidance": "0",
+            "custom": True, "random": False}
+    if got != want:
+        raise Failure(f"reuse filled the form with {got}, expected {want}")
 
-    if shots:
-        driver.execute_script("document.getElementById('theme-toggle').click()")
-        shot("desktop-light-en")
-        Select(by_id("language")).select_by_value("zh-CN")
-        wait.until(lambda d: by_id("generate").text == "生成")
-        shot("desktop-light-zh")
-        # A phone viewport through device emulation (a headless window has a minimum width).
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-        driver.refresh()
-        wait.until(lambda d: by_id("generate").is_displayed())
-        driver.execute_script("document.getElementById('theme-toggle').click()")
-        shot("phone-dark-zh")
-        Select(by_id("language")).select_by_value("en")
-        wait.until(lambda d: by_id("generate").text == "Generate")
-        shot("phone-dark-en")
-    print("web UI: generated with progress, image in the gallery, parameters reused, queued job cancelled")
-finally:
-    driver.quit()
+
+def check_language_and_theme():
+    step("switch language and theme; both are remembered")
+    Select(tid("language")).select_by_value("zh-CN")
+    wait_for(lambda: tid("generate").text.strip() == "生成", 10, "the Generate button did not turn Chinese")
+    if js("return document.documentElement.lang") != "zh-CN":
+        raise Failure("html lang is not zh-CN")
+    shot("desktop-dark-zh")
+    tid("theme-toggle").click()
+    wait_for(lambda: js("return document.documentElement.dataset.theme") == "light", 5, "the theme did not switch to light")
+    shot("desktop-light-zh")
+    load()
+    if tid("generate").text.strip() != "生成" or js("return document.documentElement.dataset.theme") != "light":
+        raise Failure("language or theme was not remembered across a reload")
+    if value("prompt") != PROMPT:
+        raise Failure("the form was not remembered across a reload")
+    Select(tid("language")).select_by_value("en")
+    wait_for(lambda: tid("generate").text.strip() == "Generate", 10, "the Generate button did not turn English")
+    shot("desktop-light-en")
+    tid("theme-toggle").click()
+    wait_for(lambda: js("return document.documentElement.dataset.theme") == "dark", 5, "the theme did not switch back to dark")
+
+
+def check_default_language():
+    step("a Chinese browser gets Chinese by default")
+    global driver
+    english = driver
+    driver = new_driver("zh-CN")
+    try:
+        viewport(1440, 900)
+        load()
+        if tid("generate").text.strip() != "生成":
+            raise Failure(f"with navigator.language zh-CN the page starts in {js('return document.documentElement.lang')}")
+    finally:
+        collect_console()
+        driver.quit()
+        driver = english
+
+
+def check_phone():
+    step("phone layout (390x844): one column")
+    viewport(390, 844, mobile=True)
+    load()
+    boxes = js("""return ['.panel-form', '.panel-current', '.panel-queue', '.panel-history'].map(s => {
+                    const r = document.querySelector(s).getBoundingClientRect(); return [r.left, r.top, r.width]; });""")
+    lefts = {round(b[0]) for b in boxes}
+    tops = [b[1] for b in boxes]
+    if len(lefts) != 1 or tops != sorted(tops) or boxes[0][2] > 390:
+        raise Failure(f"the phone layout is not a single column: {boxes}")
+    if js("return document.documentElement.scrollWidth") > 390:
+        raise Failure(f"the page scrolls sideways on a phone ({js('return document.documentElement.scrollWidth')} px)")
+    shot("phone-dark-en")
+    shot("phone-dark-en-full", full_page=True)
+    if tids("gallery-item"):
+        js("document.querySelector('[data-testid=gallery-item]').scrollIntoView()")
+        tids("gallery-item")[0].click()
+        wait_for(lambda: tid("lightbox").get_attribute("open") is not None, 5, "the lightbox did not open on the phone")
+        shot("phone-dark-en-lightbox")
+        tid("lightbox-close").click()
+        wait_for(lambda: tid("lightbox").get_attribute("open") is None, 5, "the lightbox did not close")
+    Select(tid("language")).select_by_value("zh-CN")
+    wait_for(lambda: tid("generate").text.strip() == "生成", 10, "the phone page did not turn Chinese")
+    js("window.scrollTo(0, 0)")
+    shot("phone-dark-zh")
+    tid("theme-toggle").click()
+    shot("phone-light-zh")
+    shot("phone-light-zh-full", full_page=True)
+    Select(tid("language")).select_by_value("en")
+    wait_for(lambda: tid("generate").text.strip() == "Generate", 10, "the phone page did not turn English")
+    shot("phone-light-en")
+    tid("theme-toggle").click()
+    viewport(1440, 900)
+    load()
+
+
+def check_queue_and_cancel():
+    step("queue several jobs, cancel a waiting one from the queue list, cancel the running one")
+    type_into("prompt", QUEUE_PROMPT)
+    tid("size-cat-custom").click()
+    type_into("width", 512)
+    type_into("height", 512)
+    js("const r = document.querySelector('[data-testid=seed-random]'); if (!r.checked) r.click();")
+    type_into("batch", 2)
+    before = {item["id"] for item in queue_items()}
+    for _ in range(4):
+        tid("generate").click()
+        time.sleep(0.12)
+    wait_for(lambda: len([i for i in queue_items() if i["id"] not in before]) >= 3
+             and any(i["status"] == "queued" for i in queue_items()), 30,
+             "the queue list never showed the new jobs with some of them waiting")
+    wait_for(lambda: stage_snapshot()["state"] in ("running", "starting"), args.timeout, "the first queued job never started")
+    positions = js("return [...document.querySelectorAll('[data-testid=queue-item].queued .q-pos')].map(e => e.textContent)")
+    if not positions or not all(p.startswith("#") for p in positions):
+        raise Failure(f"waiting jobs do not show their position: {positions}")
+    if args.screenshots:
+        try:
+            wait_for(lambda: stage_snapshot()["preview"], 20, "no preview")
+        except Failure:
+            pass
+        shot("desktop-dark-en-running")
+
+    target = [i["id"] for i in queue_items() if i["status"] == "queued"][-1]
+    count_before = len(queue_items())
+    driver.find_element(By.CSS_SELECTOR, f'[data-testid=queue-item][data-id="{target}"] [data-testid=queue-cancel]').click()
+    wait_for(lambda: target not in [i["id"] for i in queue_items()], 15, "the cancelled job stayed in the queue list")
+    status = api(f"generations/{target}")["status"]
+    if status != "cancelled":
+        raise Failure(f"the job cancelled from the queue list has status {status!r}")
+    if len(queue_items()) >= count_before:
+        raise Failure("the queue list did not get shorter")
+    print(f"  cancelled waiting job {target}")
+
+    def early_running_job():  # early in a job, so that Cancel lands before its last step
+        snap = stage_snapshot()
+        return snap["state"] == "running" and float(snap["width"].rstrip("%") or 0) < 50 and snap["job"]
+    running = wait_for(early_running_job, args.timeout, "no job was running to cancel")
+    tid("cancel-current").click()
+    wait_for(lambda: api(f"generations/{running}")["status"] in ("cancelled", "done"), args.timeout,
+             "the running job did not stop after Cancel")
+    status = api(f"generations/{running}")["status"]
+    if status != "cancelled":
+        raise Failure(f"the running job finished as {status!r} instead of being cancelled")
+    wait_for(lambda: running not in [i["id"] for i in queue_items()], 15, "the cancelled running job stayed in the queue list")
+    print(f"  cancelled running job {running}")
+
+    # Clean up: cancel what is left through the page ("cancel all waiting"), then through the API.
+    if tid("queue-clear").is_displayed():
+        tid("queue-clear").click()
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        queue = api("queue")
+        mine = [j for j in ([queue["running"]] if queue["running"] else []) + queue["queued"]
+                if j["parameters"]["prompt"] == QUEUE_PROMPT]
+        if not mine:
+            break
+        for j in mine:
+            api(f"generations/{j['id']}/cancel", method="POST")
+        time.sleep(0.5)
+    else:
+        raise Failure("could not empty the queue after the test")
+    wait_for(lambda: not queue_items(), 15, "the queue list did not empty")
+    wait_for(lambda: tid("queue-empty").is_displayed(), 5, "the empty-queue message did not come back")
+
+
+def main():
+    global driver
+    started = time.time()
+    driver = new_driver()
+    try:
+        check_load()
+        job = check_generate()
+        check_reuse(job)
+        check_language_and_theme()
+        check_default_language()
+        check_phone()
+        check_queue_and_cancel()
+        collect_console()
+        errors = [e for e in console if e.get("level") == "SEVERE" and "Uncaught" in e.get("message", "")]
+        if errors:
+            raise Failure("JavaScript errors in the console:\n  " + "\n  ".join(e["message"] for e in errors))
+        print(f"web UI: OK in {time.time() - started:.1f} s (generate with progress, gallery, reuse, language, theme, "
+              "phone layout, queue cancel, running cancel)")
+        return 0
+    except Failure as failure:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    except Exception:  # a selenium error names the element it could not find
+        print("FAIL: unexpected error\n" + traceback.format_exc(), file=sys.stderr)
+    try:
+        collect_console()
+        for entry in console[-15:]:
+            print(f"  console {entry.get('level')}: {entry.get('message')}", file=sys.stderr)
+        if args.screenshots:
+            shot("failure")
+    except Exception:
+        pass
+    return 1
+
+
+if __name__ == "__main__":
+    code = 1
+    try:
+        code = main()
+    finally:
+        if driver is not None:
+            try:
+                driver.quit()
+            except Exception:
+                pass
+    sys.exit(code)

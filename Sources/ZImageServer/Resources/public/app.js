@@ -11,7 +11,7 @@
     "1536": ["1536x1536", "1728x1344", "1344x1728", "1728x1296", "1296x1728", "1872x1248", "1248x1872",
              "2048x1152", "1152x2048", "2016x864", "864x2016"],
   };
-  const SIZE = { min: 64, max: 4096, multiple: 16 };
+  const SIZE = { min: 64, max: 2048, multiple: 16 };  // the server's default limit
   const PER_PAGE = 24;
   const MAX_SEED = 4294967295;
   const TERMINAL = new Set(["done", "failed", "cancelled"]);

@@ -136,8 +136,11 @@ def shot(name, full_page=False):
     os.makedirs(args.screenshots, exist_ok=True)
     path = os.path.join(args.screenshots, name + ".png")
     time.sleep(0.35)  # let transitions settle
-    if full_page:
+    if full_page:  # (the phone's sticky Generate bar would float mid-page in a capture beyond the viewport)
+        js("const s = document.createElement('style'); s.id = 'shot-style';"
+           "s.textContent = '.generate-bar { position: static !important; }'; document.head.append(s);")
         data = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "fromSurface": True})
+        js("document.getElementById('shot-style').remove()")
         with open(path, "wb") as f:
             f.write(base64.b64decode(data["data"]))
     else:

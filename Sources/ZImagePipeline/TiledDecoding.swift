@@ -8,7 +8,7 @@ enum TiledDecoding {
     static let tile = 64, overlap = 16
 
     static func decode(_ z: Tensor, decoder: VAEDecoder, tile: Int = tile, overlap: Int = overlap) throws -> Tensor {
-        let (channels, height, width) = (z.shape[1], z.shape[2], z.shape[3])
+        let (height, width) = (z.shape[2], z.shape[3])
         guard height > tile || width > tile else { return try decoder.decode(z) }
         let stride = tile - overlap, scale = 8
         let outHeight = height * scale, outWidth = width * scale
@@ -40,7 +40,6 @@ enum TiledDecoding {
         }
         let plane = outHeight * outWidth
         for c in 0..<3 { for i in 0..<plane { sum[c * plane + i] /= max(weight[i], 1e-6) } }
-        _ = channels
         return try z.backend.tensor(sum, shape: [1, 3, outHeight, outWidth])
     }
 

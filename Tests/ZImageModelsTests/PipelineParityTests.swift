@@ -26,7 +26,7 @@ import ZImageWeights
         configure(&parameters)
         let initial = try golden.tensor("latents_init", on: backend)
         let expectedPixels = try golden.tensor("image_uint8", on: backend).toBytes()
-        let (channels, h, w) = (initial.shape[1], initial.shape[2], initial.shape[3])
+        let (h, w) = (initial.shape[2], initial.shape[3])
         let dtype = pipeline.precision.dtype
         let caption = try pipeline.transformer.prepareCaption(pipeline.encodePrompt(parameters.prompt).features,
                                                               activationDType: dtype)
@@ -54,7 +54,6 @@ import ZImageWeights
                 let error = relativeError(try latents.toFloats(), try expected.toFloats())
                 #expect(error < 1e-4, "\(fixture) item \(item) step \(index): relative error \(error)")
             }
-            _ = channels
             let image = try pipeline.decode(final)
             let expected = expectedPixels[(item * itemBytes)..<((item + 1) * itemBytes)]
             #expect(image.width == w * 8 && image.height == h * 8)

@@ -58,21 +58,9 @@ extension CPUBackend {
 
     public func rope(_ x: Tensor, cos: Tensor, sin: Tensor, layout: RoPELayout) throws -> Tensor {
         try checkCompute("rope", x, cos, sin)
-        guard x.shape.rank == 4, x.shape[3] % 2 == 0 else {
-            throw TensorError.shapeMismatch(op: "rope", detail: "x \(x.shape) should be [B, L, H, D] with even D")
-        }
+        let perItem = try LayoutChecks.ropeTablesPerItem(x: x.shape, cos: cos.shape, sin: sin.shape)
         let (batch, length, heads, dim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let half = dim / 2
-        let perItem: Bool
-        switch cos.shape {
-        case [length, half]: perItem = false
-        case [batch, length, half]: perItem = true
-        default:
-            throw TensorError.shapeMismatch(op: "rope", detail: "cos \(cos.shape) should be [\(length), \(half)]")
-        }
-        guard sin.shape == cos.shape else {
-            throw TensorError.shapeMismatch(op: "rope", detail: "sin \(sin.shape) differs from cos \(cos.shape)")
-        }
         let source = try input(x, "rope"), cosines = try input(cos, "rope"), sines = try input(sin, "rope")
         let out = try output(x.shape, x.dtype)
         let s = source.pointer, d = out.pointer, c = cosines.pointer, n = sines.pointer

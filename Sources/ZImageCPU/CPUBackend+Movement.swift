@@ -68,11 +68,8 @@ extension CPUBackend {
     }
 
     public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-        guard x.shape.rank == 4 else {
-            throw TensorError.shapeMismatch(op: "upsampleNearest2x", detail: "expected [N, C, H, W], got \(x.shape)")
-        }
+        let out = try allocate(shape: LayoutChecks.upsampledShape(x.shape), dtype: x.dtype)
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let out = try allocate(shape: [x.shape[0], x.shape[1], 2 * h, 2 * w], dtype: x.dtype)
         let size = x.dtype.byteSize
         let src = UnsafeRawPointer(x.hostPointer), dst = out.hostPointer
         parallelFor(planes * h, threads: threads) { range in
@@ -90,19 +87,14 @@ extension CPUBackend {
     }
 
     public func embedding(_ weight: Tensor, ids: Tensor) throws -> Tensor {
-        guard weight.shape.rank == 2 else {
-            throw TensorError.shapeMismatch(op: "embedding", detail: "table \(weight.shape) should be [V, E]")
-        }
-        let (rows, width) = (weight.shape[0], weight.shape[1])
         let indices: [Int]
         switch ids.dtype {
         case .int32: indices = (0..<ids.count).map { Int(ids.hostPointer.load(fromByteOffset: 4 * $0, as: Int32.self)) }
         case .int64: indices = (0..<ids.count).map { Int(ids.hostPointer.load(fromByteOffset: 8 * $0, as: Int64.self)) }
         default: throw TensorError.unsupportedDType(op: "embedding ids", dtype: ids.dtype)
         }
-        if let bad = indices.first(where: { $0 < 0 || $0 >= rows }) {
-            throw TensorError.invalidArgument(op: "embedding", detail: "id \(bad) outside 0..<\(rows)")
-        }
+        try LayoutChecks.checkEmbedding(table: weight.shape, ids: indices)
+        let width = weight.shape[1]
         let out = try allocate(shape: Shape(ids.shape.dims + [width]), dtype: weight.dtype)
         let rowBytes = width * weight.dtype.byteSize
         let src = UnsafeRawPointer(weight.hostPointer), dst = out.hostPointer

@@ -51,14 +51,8 @@ extension CPUBackend {
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
         try checkCompute("groupNorm", x, weight, bias)
-        guard x.shape.rank >= 2, groups > 0, x.shape[1] % groups == 0 else {
-            throw TensorError.shapeMismatch(op: "groupNorm", detail: "\(x.shape) in \(groups) groups")
-        }
+        let spatial = try LayoutChecks.groupNormSpatial(x.shape, groups: groups, weight: weight?.shape, bias: bias?.shape)
         let channels = x.shape[1]
-        for parameter in [weight?.shape, bias?.shape].compactMap({ $0 }) where parameter != Shape([channels]) {
-            throw TensorError.shapeMismatch(op: "groupNorm", detail: "parameter \(parameter) should be [\(channels)]")
-        }
-        let spatial = x.shape.dims.dropFirst(2).reduce(1, *)
         let perGroup = channels / groups
         let source = try input(x, "groupNorm")
         let gamma = try weight.map { try input($0, "groupNorm") }

@@ -71,25 +71,17 @@ extension CUDABackend {
     }
 
     public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-        guard x.shape.rank == 4 else {
-            throw TensorError.shapeMismatch(op: "upsampleNearest2x", detail: "expected [N, C, H, W], got \(x.shape)")
-        }
+        let out = try allocate(shape: LayoutChecks.upsampledShape(x.shape), dtype: x.dtype)
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let out = try allocate(shape: [x.shape[0], x.shape[1], 2 * h, 2 * w], dtype: x.dtype)
         try launch("upsample_\(try elementSuffix(x.dtype))", blocks: gridBlocks(out.count), threads: 256,
                    [.address(x.address), .address(out.address), .int64(Int64(planes)), .int64(Int64(h)), .int64(Int64(w))])
         return out
     }
 
     public func embedding(_ weight: Tensor, ids: Tensor) throws -> Tensor {
-        guard weight.shape.rank == 2 else {
-            throw TensorError.shapeMismatch(op: "embedding", detail: "table \(weight.shape) should be [V, E]")
-        }
         // Ids are few: check them on the host (same errors as the CPU) and send them as int32.
         let indices = try ids.toFloats().map { Int($0) }
-        if let bad = indices.first(where: { $0 < 0 || $0 >= weight.shape[0] }) {
-            throw TensorError.invalidArgument(op: "embedding", detail: "id \(bad) outside 0..<\(weight.shape[0])")
-        }
+        try LayoutChecks.checkEmbedding(table: weight.shape, ids: indices)
         let device = try tensor(ids: indices.map { Int32($0) }, shape: [indices.count])
         let out = try allocate(shape: Shape(ids.shape.dims + [weight.shape[1]]), dtype: weight.dtype)
         try launch("gather_\(try elementSuffix(weight.dtype))", blocks: gridBlocks(out.count), threads: 256,
@@ -129,15 +121,9 @@ extension CUDABackend {
     }
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
-        guard x.shape.rank >= 2, groups > 0, x.shape[1] % groups == 0 else {
-            throw TensorError.shapeMismatch(op: "groupNorm", detail: "\(x.shape) in \(groups) groups")
-        }
-        for parameter in [weight?.shape, bias?.shape].compactMap({ $0 }) where parameter != Shape([x.shape[1]]) {
-            throw TensorError.shapeMismatch(op: "groupNorm", detail: "parameter \(parameter) should be [\(x.shape[1])]")
-        }
+        let spatial = try LayoutChecks.groupNormSpatial(x.shape, groups: groups, weight: weight?.shape, bias: bias?.shape)
         let gamma = try weight?.cast(to: x.dtype), beta = try bias?.cast(to: x.dtype)
         let out = try allocate(shape: x.shape, dtype: x.dtype)
-        let spatial = x.shape.dims.dropFirst(2).reduce(1, *)
         try launch("group_norm_\(try suffix(x.dtype, "groupNorm"))", blocks: x.shape[0] * groups, threads: 256,
                    [.address(x.address), .address(gamma?.address ?? 0), .address(beta?.address ?? 0),
                     .address(out.address), .int64(Int64(groups)), .int64(Int64(x.shape[1] / groups)),
@@ -147,19 +133,8 @@ extension CUDABackend {
     }
 
     public func rope(_ x: Tensor, cos: Tensor, sin: Tensor, layout: RoPELayout) throws -> Tensor {
-        guard x.shape.rank == 4, x.shape[3] % 2 == 0 else {
-            throw TensorError.shapeMismatch(op: "rope", detail: "x \(x.shape) should be [B, L, H, D] with even D")
-        }
+        let perItem = try LayoutChecks.ropeTablesPerItem(x: x.shape, cos: cos.shape, sin: sin.shape)
         let (batch, length, heads, dim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let perItem: Bool
-        switch cos.shape {
-        case [length, dim / 2]: perItem = false
-        case [batch, length, dim / 2]: perItem = true
-        default: throw TensorError.shapeMismatch(op: "rope", detail: "cos \(cos.shape) should be [\(length), \(dim / 2)]")
-        }
-        guard sin.shape == cos.shape else {
-            throw TensorError.shapeMismatch(op: "rope", detail: "sin \(sin.shape) differs from cos \(cos.shape)")
-        }
         let c = try cos.cast(to: .float32), s = try sin.cast(to: .float32)
         let out = try allocate(shape: x.shape, dtype: x.dtype)
         try launch("rope_\(try suffix(x.dtype, "rope"))", blocks: gridBlocks(x.count / 2), threads: 256,

@@ -179,3 +179,50 @@ public enum Movement {
         return resolved
     }
 }
+
+/// Checks shared by the image and lookup ops, so every backend refuses the same inputs alike.
+public enum LayoutChecks {
+    /// `[N, C, 2H, 2W]` for a `[N, C, H, W]` input.
+    public static func upsampledShape(_ x: Shape) throws -> Shape {
+        guard x.rank == 4 else {
+            throw TensorError.shapeMismatch(op: "upsampleNearest2x", detail: "expected [N, C, H, W], got \(x)")
+        }
+        return [x[0], x[1], 2 * x[2], 2 * x[3]]
+    }
+
+    /// Validates ids against a `[V, E]` table.
+    public static func checkEmbedding(table: Shape, ids: [Int]) throws {
+        guard table.rank == 2 else {
+            throw TensorError.shapeMismatch(op: "embedding", detail: "table \(table) should be [V, E]")
+        }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= table[0] }) {
+            throw TensorError.invalidArgument(op: "embedding", detail: "id \(bad) outside 0..<\(table[0])")
+        }
+    }
+
+    /// Whether RoPE tables are per batch item (`[B, L, D/2]`) rather than shared (`[L, D/2]`).
+    public static func ropeTablesPerItem(x: Shape, cos: Shape, sin: Shape) throws -> Bool {
+        guard x.rank == 4, x[3] % 2 == 0 else {
+            throw TensorError.shapeMismatch(op: "rope", detail: "x \(x) should be [B, L, H, D] with even D")
+        }
+        guard sin == cos else {
+            throw TensorError.shapeMismatch(op: "rope", detail: "sin \(sin) differs from cos \(cos)")
+        }
+        switch cos {
+        case [x[1], x[3] / 2]: return false
+        case [x[0], x[1], x[3] / 2]: return true
+        default: throw TensorError.shapeMismatch(op: "rope", detail: "cos \(cos) should be [\(x[1]), \(x[3] / 2)]")
+        }
+    }
+
+    /// Validates GroupNorm operands; returns the spatial size per channel.
+    public static func groupNormSpatial(_ x: Shape, groups: Int, weight: Shape?, bias: Shape?) throws -> Int {
+        guard x.rank >= 2, groups > 0, x[1] % groups == 0 else {
+            throw TensorError.shapeMismatch(op: "groupNorm", detail: "\(x) in \(groups) groups")
+        }
+        for parameter in [weight, bias].compactMap({ $0 }) where parameter != Shape([x[1]]) {
+            throw TensorError.shapeMismatch(op: "groupNorm", detail: "parameter \(parameter) should be [\(x[1])]")
+        }
+        return x.dims.dropFirst(2).reduce(1, *)
+    }
+}

@@ -35,7 +35,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "ZImageCPU", dependencies: ["ZImageTensor", "COpenBLAS"], swiftSettings: swiftSettings),
-        .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
+        // Kernels/*.cu are embedded into KernelSources.swift by tools/kernels/embed_kernels.py.
+        .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], exclude: ["Kernels"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.

@@ -110,6 +110,8 @@ public struct GenerateCommand: ParsableCommand {
         }
         bar.finish()
         let generated = Date()
+        // ZIMAGE_PROFILE=1: the CUDA backend's per-stage, per-op table.
+        if let profile = pipeline.backend.profileReport() { note(profile) }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var number = OutputNaming.nextNumber(in: output)
         for image in images {

@@ -5,8 +5,8 @@ import ZImageTensor
 /// asynchronously, kernels compiled at run time by NVRTC (cached on disk), and cuBLASLt for
 /// matrix products. Everything is opened with `dlopen`, so the same binary runs without a GPU.
 ///
-/// This first slice implements memory, transfers, elementwise ops, casts, RMSNorm and matmul;
-/// the other ops throw `TensorError.unsupportedOp` until their kernels land.
+/// Every Backend op runs here; the fused ops and attention take tensor-core kernels in bf16
+/// (Kernels/*.cu) and fall back to the composed reference (FusedReference) elsewhere.
 public final class CUDABackend: Backend {
     public let device: Device
     /// The GPU this backend drives.
@@ -21,12 +21,18 @@ public final class CUDABackend: Backend {
     private let kernelCache: KernelCache
     private var module: OpaquePointer?
     private var functions: [String: OpaquePointer] = [:]
+    private var sharedLimits: [String: Int] = [:]
     private var blas: CUBLASLt?
     private var workspace: (address: CUdeviceptr, size: Int)?
     static let workspaceBytes = 32 << 20
     /// When set, every new tensor is filled with 0xFF bytes (NaN in every float type), so an op
     /// that fails to write part of its output cannot pass a check. For tests and checks only.
     public var poisonAllocations = false
+    /// Whether the fused kernels and flash attention run (else the composed reference ops do).
+    /// `ZIMAGE_CUDA_REFERENCE_OPS=1` turns them off, for comparisons and "before" profiles.
+    public var useFusedKernels = ProcessInfo.processInfo.environment["ZIMAGE_CUDA_REFERENCE_OPS"] != "1"
+    /// Per-op timing (`ZIMAGE_PROFILE=1` or `startProfiling()`); nil when off.
+    public private(set) var profiler: CUDAProfiler?
 
     /// Opens GPU `ordinal`. Throws `CUDAError.libraryNotFound` ("no CUDA driver found") where
     /// there is no driver, `CUDAError.noSuchDevice` where there is no such GPU.
@@ -47,6 +53,30 @@ public final class CUDABackend: Backend {
         try driver.check(driver.cuStreamCreate(&stream, 1), "cuStreamCreate")
         self.stream = stream
         self.pool = CUDAMemoryPool(driver: driver, device: .cuda(ordinal))
+        if ProcessInfo.processInfo.environment["ZIMAGE_PROFILE"] == "1" { startProfiling() }
+    }
+
+    // MARK: Profiling
+
+    /// Starts timing every op (see `CUDAProfiler`).
+    public func startProfiling() { profiler = CUDAProfiler(driver: driver) }
+
+    public func beginStage(_ name: String) {
+        profiler?.begin(stage: name) { try synchronize() }
+    }
+
+    /// The profile table so far (nil when not profiling).
+    public func profileReport() -> String? {
+        profiler?.report { try synchronize() }
+    }
+
+    /// Runs `body`, timing it as op kind `op` when profiling (ops inside ops count to the outer one).
+    func profiled<T>(_ op: String, _ body: () throws -> T) throws -> T {
+        guard let profiler, profiler.depth == 0 else { return try body() }
+        var result: T?
+        try profiler.record(op, stream: stream) { result = try body() }
+        guard let result else { throw TensorError.invalidArgument(op: op, detail: "profiled op returned nothing") }
+        return result
     }
 
     /// Makes this backend's context current on the calling thread (driver calls need it).
@@ -157,7 +187,18 @@ public final class CUDABackend: Backend {
 
     /// Queues kernel `name` on the stream.
     func launch(_ name: String, blocks: Int, threads: Int, sharedBytes: Int = 0, _ arguments: [Argument]) throws {
+        try launch(name, grid: (blocks, 1, 1), threads: threads, sharedBytes: sharedBytes, arguments)
+    }
+
+    /// Queues kernel `name` on a 3-D grid; `sharedBytes` above 48 KiB raises the kernel's limit first.
+    func launch(_ name: String, grid: (Int, Int, Int), threads: Int, sharedBytes: Int = 0,
+                _ arguments: [Argument]) throws {
         let function = try function(name)
+        if sharedBytes > 48 << 10, (sharedLimits[name] ?? 0) < sharedBytes {
+            // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            try driver.check(driver.cuFuncSetAttribute(function, 8, Int32(sharedBytes)), "cuFuncSetAttribute(\(name))")
+            sharedLimits[name] = sharedBytes
+        }
         var storage: [UnsafeMutableRawPointer] = []
         defer { storage.forEach { $0.deallocate() } }
         for argument in arguments {
@@ -184,8 +225,8 @@ public final class CUDABackend: Backend {
         var parameters: [UnsafeMutableRawPointer?] = storage
         try makeCurrent()
         let result = parameters.withUnsafeMutableBufferPointer {
-            driver.cuLaunchKernel(function, UInt32(max(blocks, 1)), 1, 1, UInt32(threads), 1, 1, UInt32(sharedBytes),
-                                  stream, $0.baseAddress, nil)
+            driver.cuLaunchKernel(function, UInt32(max(grid.0, 1)), UInt32(max(grid.1, 1)), UInt32(max(grid.2, 1)),
+                                  UInt32(threads), 1, 1, UInt32(sharedBytes), stream, $0.baseAddress, nil)
         }
         try driver.check(result, "cuLaunchKernel(\(name))")
     }

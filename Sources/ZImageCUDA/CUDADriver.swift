@@ -53,6 +53,7 @@ public final class CUDADriver: @unchecked Sendable {
     let cuLaunchKernel: @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
                                         OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult
+    let cuFuncSetAttribute: @convention(c) (OpaquePointer?, Int32, Int32) -> CUresult
     let cuGetErrorName: @convention(c) (CUresult, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> CUresult
     let cuGetErrorString: @convention(c) (CUresult, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> CUresult
     private let library: DynamicLibrary
@@ -95,6 +96,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuModuleLoadData = try lib.function("cuModuleLoadData")
         cuModuleGetFunction = try lib.function("cuModuleGetFunction")
         cuLaunchKernel = try lib.function("cuLaunchKernel")
+        cuFuncSetAttribute = try lib.function("cuFuncSetAttribute")
         cuGetErrorName = try lib.function("cuGetErrorName")
         cuGetErrorString = try lib.function("cuGetErrorString")
         try check(cuInit(0), "cuInit")

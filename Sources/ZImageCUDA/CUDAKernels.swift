@@ -349,8 +349,21 @@ public enum CUDAKernels {
             extern "C" __global__ void gather_\(name)(const \(type)* table, const int* ids, \(type)* out, long long count, long long width) { gather_body<\(type)>(table, ids, out, count, width); }
             """)
         }
+        lines += KernelSources.files.map(\.source)
         return lines.joined(separator: "\n")
     }
+
+    /// The embedded `.cu` files as (file name, text), for the staleness test.
+    public static var embeddedFiles: [(name: String, source: String)] { KernelSources.files }
+
+    /// The kernels of the `.cu` files (Kernels/, embedded in KernelSources).
+    public static let fusedEntryPoints = [
+        "flash_attention_bf16_m64_n64", "flash_attention_bf16_m128_n64", "flash_attention_bf16_m128_n32_w4",
+        "flash_attention_bf16_m128_n64_w4", "flash_attention_bf16_m64_n128", "flash_attention_bf16_m64_n64_qr",
+        "flash_attention_bf16_m128_n64_qr", "flash_attention_bf16_m128_n32_w4_fx", "flash_attention_bf16_m128_n64_w4_fx",
+        "flash_attention_bf16_m64_n32_qr",
+        "rms_norm_scale_bf16", "gated_rms_norm_residual_bf16", "rms_norm_rope_bf16", "silu_mul_bf16",
+    ]
 
     /// The name of every `extern "C"` kernel in `source`.
     public static var entryPoints: [String] {
@@ -358,7 +371,7 @@ public enum CUDAKernels {
             ["binary", "unary", "affine", "rms_norm", "softmax", "layer_norm", "group_norm", "rope", "im2col"]
                 .map { "\($0)_\(type.suffix)" }
                 + types.filter { $0.suffix != type.suffix }.map { "cast_\(type.suffix)_to_\($0.suffix)" }
-        } + ["b1", "b2", "b4", "b8"].flatMap { ["copy_\($0)", "upsample_\($0)", "gather_\($0)"] }
+        } + ["b1", "b2", "b4", "b8"].flatMap { ["copy_\($0)", "upsample_\($0)", "gather_\($0)"] } + fusedEntryPoints
     }
 
     /// Options passed to NVRTC for the kernel library.

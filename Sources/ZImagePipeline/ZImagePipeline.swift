@@ -96,6 +96,7 @@ public final class ZImagePipeline {
     /// Caption features `[L, cap_dim]` of a prompt (templated, cut at 512 tokens) and whether it was cut.
     public func encodePrompt(_ prompt: String) throws -> (features: Tensor, truncated: Bool) {
         let tokenized = TokenizedPrompt(prompt: prompt, tokenizer: tokenizer)
+        backend.beginStage("text encoder")
         return (try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype), tokenized.truncated)
     }
 
@@ -115,6 +116,7 @@ public final class ZImagePipeline {
         var latents = try latent.cast(to: .float32)
         for step in 0..<scheduler.steps {
             let t = scheduler.modelTime(step)
+            backend.beginStage("step \(step + 1)")
             let input = try latents.cast(to: precision.dtype)
             let positive = try transformer(input, t: t, caption: caption).cast(to: .float32)
             var prediction = positive
@@ -142,6 +144,7 @@ public final class ZImagePipeline {
     /// Pixels of one latent: un-scaled, decoded (tiled if asked), mapped to 8-bit RGB as the
     /// reference post-processes: (x/2 + 0.5) clamped to [0, 1], ×255, rounded half to even.
     public func decode(_ latents: Tensor, tiled: Bool = false) throws -> RGBImage {
+        backend.beginStage("vae")
         let z = try decoder.decoderInput(latents: latents.cast(to: precision.dtype))
         let (channels, height, width) = (z.shape[0], z.shape[2], z.shape[3])
         let batched = try z.reshaped([1, channels, height, width])

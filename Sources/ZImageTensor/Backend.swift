@@ -88,4 +88,24 @@ public protocol Backend: AnyObject {
     func embedding(_ weight: Tensor, ids: Tensor) throws -> Tensor
     /// Converts between float types (round to nearest even).
     func cast(_ x: Tensor, to dtype: DType) throws -> Tensor
+
+    // MARK: Fused ops (each has a reference default built from the ops above: FusedReference)
+
+    /// `rmsNorm(x, weight) · scale`, with `scale` one row `[W]`/`[1, W]` shared by every row.
+    func rmsNormScaled(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Tensor
+    /// `x + gate · rmsNorm(y, weight)` (gate one shared row, or nil for 1): a sandwich norm's residual.
+    func gatedRMSNormResidual(_ x: Tensor, _ y: Tensor, weight: Tensor?, gate: Tensor?, eps: Float) throws -> Tensor
+    /// `rope(rmsNorm(x, weight))` over the head vectors of `x` `[B, L, H, D]`.
+    func rmsNormRope(_ x: Tensor, weight: Tensor?, eps: Float, cos: Tensor, sin: Tensor,
+                     layout: RoPELayout) throws -> Tensor
+    /// `silu(a) · b` (same shapes): the SwiGLU gate.
+    func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor
+
+    // MARK: Profiling
+
+    /// Names the stage the ops queued from now on belong to ("text encoder", "step 3", "vae").
+    /// Backends that profile attribute op time to it; the default ignores it.
+    func beginStage(_ name: String)
+    /// The profile of the ops run so far, as a printable table (nil when the backend does not profile).
+    func profileReport() -> String?
 }

@@ -2,7 +2,7 @@
 // hands the work to the tensor's backend.
 
 extension Tensor {
-    private func sameDevice(_ op: String, _ others: Tensor?...) throws {
+    func sameDevice(_ op: String, _ others: Tensor?...) throws {
         for case let other? in others where other.device != device {
             throw TensorError.deviceMismatch(op: op, device, other.device)
         }

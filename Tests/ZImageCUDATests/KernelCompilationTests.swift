@@ -28,7 +28,7 @@ enum NVRTCForTests {
         #expect(cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]))
         let text = String(decoding: cubin, as: UTF8.self)
         for name in CUDAKernels.entryPoints { #expect(text.contains(name), "\(name) missing from the CUBIN") }
-        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3)
+        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3 + 14)
     }
 
     @Test(.enabled(if: NVRTCForTests.available))
@@ -89,6 +89,22 @@ enum NVRTCForTests {
         } throws: { error in
             guard case CUDAError.libraryNotFound(let library, _) = error else { return false }
             return library == "libcuda" && "\(error)".hasPrefix("no CUDA driver found")
+        }
+    }
+}
+
+/// The `.cu` files are the source of the fused kernels; KernelSources.swift embeds them and must
+/// not go stale (tools/kernels/embed_kernels.py rewrites it).
+@Suite struct KernelSourcesTests {
+    @Test func embeddedKernelsEqualTheCUFiles() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/ZImageCUDA/Kernels").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".cu") }.sorted()
+        #expect(files == CUDAKernels.embeddedFiles.map(\.name), "run tools/kernels/embed_kernels.py")
+        for (name, source) in CUDAKernels.embeddedFiles {
+            let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            #expect(text.trimmingCharacters(in: .newlines) == source.trimmingCharacters(in: .newlines),
+                    "\(name) differs from KernelSources.swift: run tools/kernels/embed_kernels.py")
         }
     }
 }

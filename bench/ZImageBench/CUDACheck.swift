@@ -115,6 +115,41 @@ enum CUDACheck {
             try check("embedding \(tag)", bound: 1e-7, table.embedding(ids), gtable.embedding(ids.to(gpu)))
         }
 
+        // The fused kernels (bf16) against their composed reference on the CPU (FusedReference),
+        // and flash attention against the CPU's attention, at DiT-like shapes.
+        do {
+            let (x, gx) = try pair([77, 3840], .bfloat16), (y, gy) = try pair([77, 3840], .bfloat16)
+            let (w, gw) = try pair([3840], .bfloat16), (s, gs) = try pair([1, 3840], .bfloat16, scale: 0.3)
+            try check("fused rmsNorm·scale bf16", bound: 1e-2, x.rmsNorm(weight: w, eps: 1e-5, scale: s),
+                      gx.rmsNorm(weight: gw, eps: 1e-5, scale: gs))
+            try check("fused rmsNorm no scale bf16", bound: 1e-2, x.rmsNorm(weight: w, eps: 1e-5, scale: nil),
+                      gx.rmsNorm(weight: gw, eps: 1e-5, scale: nil))
+            try check("fused gated residual bf16", bound: 1e-2, x.addingGatedRMSNorm(of: y, weight: w, gate: s, eps: 1e-5),
+                      gx.addingGatedRMSNorm(of: gy, weight: gw, gate: gs, eps: 1e-5))
+            try check("fused residual no gate bf16", bound: 1e-2, x.addingGatedRMSNorm(of: y, weight: w, gate: nil, eps: 1e-5),
+                      gx.addingGatedRMSNorm(of: gy, weight: gw, gate: nil, eps: 1e-5))
+            let (h, gh) = try pair([1, 77, 30, 128], .bfloat16), (hw, ghw) = try pair([128], .bfloat16)
+            let (cs, gcs) = try pair([77, 64], .float32), (sn, gsn) = try pair([77, 64], .float32)
+            try check("fused rmsNorm+rope bf16", bound: 1e-2,
+                      h.rmsNormRope(weight: hw, eps: 1e-5, cos: cs, sin: sn, layout: .interleavedPairs),
+                      gh.rmsNormRope(weight: ghw, eps: 1e-5, cos: gcs, sin: gsn, layout: .interleavedPairs))
+            let (a, ga) = try pair([77, 1024], .bfloat16), (b, gb) = try pair([77, 1024], .bfloat16)
+            try check("fused silu·mul bf16", bound: 1e-2, a.siluMultiply(b), ga.siluMultiply(gb))
+            for (lq, lk, hq, hk) in [(1100, 1100, 2, 2), (77, 300, 8, 2)] {
+                let (q, gq) = try pair([2, lq, hq, 128], .bfloat16), (k, gk) = try pair([2, lk, hk, 128], .bfloat16)
+                let (v, gv) = try pair([2, lk, hk, 128], .bfloat16)
+                try check("flash attention \(lq)x\(lk) heads \(hq)/\(hk) bf16", bound: 1e-2,
+                          q.attention(key: k, value: v), gq.attention(key: gk, value: gv))
+                let maskValues: [Float] = (0..<(2 * lk)).map { $0 % 7 == 3 ? 0 : 1 }
+                let mask = try cpu.tensor(maskValues, shape: [2, lk]), gmask = try mask.to(gpu)
+                try check("flash attention masked \(lq)x\(lk) bf16", bound: 1e-2,
+                          q.attention(key: k, value: v, keyMask: mask), gq.attention(key: gk, value: gv, keyMask: gmask))
+            }
+            let (cq, gcq) = try pair([1, 130, 4, 128], .bfloat16), (ck, gck) = try pair([1, 130, 2, 128], .bfloat16)
+            try check("flash attention causal GQA bf16", bound: 1e-2, cq.attention(key: ck, value: ck, causal: true),
+                      gcq.attention(key: gck, value: gck, causal: true))
+        }
+
         // The whole tiny pipeline on both devices, float32: same seed, same latents and pixels.
         if let fixture = tinyModelPath, FileManager.default.fileExists(atPath: fixture + "/model_index.json") {
             gpu.poisonAllocations = false

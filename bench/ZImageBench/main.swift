@@ -35,8 +35,14 @@ do {
         let report = try CUDACheck.run(nvrtcPath: option("--nvrtc"), tinyModelPath: option("--tiny-model"))
         emit(report)
         if report["all_passed"] as? Bool != true { exit(1) }
+    case "pipeline":
+        guard let model = option("--model") else { throw BenchError("pipeline needs --model DIR") }
+        let report = try PipelineBenchmark.run(model: model, repeats: option("--repeats").flatMap(Int.init) ?? 3,
+                                               profile: arguments.contains("--profile"))
+        if let profile = report["profile"] as? String { FileHandle.standardError.write(Data((profile + "\n").utf8)) }
+        emit(report)
     default:
-        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | tokenize --tokenizer PATH --text PATH | cuda-check [--nvrtc PATH]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | tokenize --tokenizer PATH --text PATH | cuda-check [--nvrtc PATH] | pipeline --model DIR [--repeats N] [--profile]\n".utf8))
         exit(2)
     }
 } catch {

@@ -100,6 +100,7 @@ public final class ZImageTransformer {
             throw TensorError.shapeMismatch(op: "transformer caption",
                                             detail: "\(features.shape), expected [L, \(configuration.capFeatDim)]")
         }
+        features.backend.beginStage("caption")
         let length = features.shape[0], paddedLength = Self.padded(length)
         var tokens = try captionLinear(captionNorm(features.cast(to: activationDType)))
         tokens = try padRows(tokens, to: paddedLength, with: captionPadToken.cast(to: activationDType))

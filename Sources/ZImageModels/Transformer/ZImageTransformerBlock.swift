@@ -64,29 +64,23 @@ struct ZImageTransformerBlock {
         let scaleAttention: Tensor, gateAttention: Tensor, scaleFeedForward: Tensor, gateFeedForward: Tensor
     }
 
-    /// x `[L, dim]` (one sequence), RoPE tables `[L, head_dim/2]`.
+    /// x `[L, dim]` (one sequence), RoPE tables `[L, head_dim/2]`. Each line is one fused Backend op
+    /// whose reference default is the composition diffusers computes (FusedReference).
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, modulation: Modulation?) throws -> Tensor {
         let length = x.shape[0]
-        var normed = try attentionNorm1(x)
-        if let modulation { normed = try normed * modulation.scaleAttention }
-        let q = try normQ(toQ(normed).reshaped([1, length, heads, headDim])).rope(cos: cos, sin: sin, layout: .interleavedPairs)
-        let k = try normK(toK(normed).reshaped([1, length, heads, headDim])).rope(cos: cos, sin: sin, layout: .interleavedPairs)
+        let normed = try x.rmsNorm(weight: attentionNorm1.weight, eps: attentionNorm1.eps,
+                                   scale: modulation?.scaleAttention)
+        let q = try toQ(normed).reshaped([1, length, heads, headDim])
+            .rmsNormRope(weight: normQ.weight, eps: normQ.eps, cos: cos, sin: sin, layout: .interleavedPairs)
+        let k = try toK(normed).reshaped([1, length, heads, headDim])
+            .rmsNormRope(weight: normK.weight, eps: normK.eps, cos: cos, sin: sin, layout: .interleavedPairs)
         let v = try toV(normed).reshaped([1, length, heads, headDim])
         let attended = try toOut(q.attention(key: k, value: v).reshaped([length, heads * headDim]))
-        var h: Tensor
-        if let modulation {
-            h = try x + modulation.gateAttention * attentionNorm2(attended)
-        } else {
-            h = try x + attentionNorm2(attended)
-        }
-        var inner = try ffnNorm1(h)
-        if let modulation { inner = try inner * modulation.scaleFeedForward }
-        let fed = try ffnNorm2(w2(w1(inner).silu() * w3(inner)))
-        if let modulation {
-            h = try h + modulation.gateFeedForward * fed
-        } else {
-            h = try h + fed
-        }
-        return h
+        let h = try x.addingGatedRMSNorm(of: attended, weight: attentionNorm2.weight, gate: modulation?.gateAttention,
+                                         eps: attentionNorm2.eps)
+        let inner = try h.rmsNorm(weight: ffnNorm1.weight, eps: ffnNorm1.eps, scale: modulation?.scaleFeedForward)
+        let fed = try w2(w1(inner).siluMultiply(w3(inner)))
+        return try h.addingGatedRMSNorm(of: fed, weight: ffnNorm2.weight, gate: modulation?.gateFeedForward,
+                                        eps: ffnNorm2.eps)
     }
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The reference half of bench/race.sh: diffusers 0.42.1 eager, then torch.compile, on the same
+random-weight model and card, at the race's settings (1024², 8 steps, guidance 0, prompt
+'a red fox in the snow', seed 42 on a CPU generator). Stage times come from CUDA events recorded
+by forward hooks on the text encoder, the transformer and the VAE decoder during whole pipeline
+runs, so nothing is re-implemented. Usage: race_diffusers.py MODEL OUT_JSON [ZIMAGE_PNG]."""
+import json, statistics, sys, time
+import numpy as np
+import torch
+from PIL import Image
+from diffusers import ZImagePipeline
+
+model, out_path = sys.argv[1], sys.argv[2]
+zimage_png = sys.argv[3] if len(sys.argv) > 3 else None
+PROMPT = "a red fox in the snow"
+start = time.perf_counter()
+pipe = ZImagePipeline.from_pretrained(model, torch_dtype=torch.bfloat16).to("cuda")
+pipe.set_progress_bar_config(disable=True)
+load_s = time.perf_counter() - start
+
+events = {}
+
+
+def hook(module, name):
+    def pre(*_):
+        e = torch.cuda.Event(enable_timing=True); e.record(); events.setdefault(name, []).append([e, None])
+    def post(*_):
+        e = torch.cuda.Event(enable_timing=True); e.record(); events[name][-1][1] = e
+    return [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+
+
+def stage_ms(name):
+    torch.cuda.synchronize()
+    times = [a.elapsed_time(b) for a, b in events.get(name, []) if b is not None]
+    return statistics.median(times) if times else None
+
+
+class Decoder(torch.nn.Module):
+    """Times vae.decode as a module call."""
+    def __init__(self, vae):
+        super().__init__(); self.vae = vae
+    def forward(self, *args, **kwargs):
+        return self.vae._zimage_decode(*args, **kwargs)
+
+
+pipe.vae._zimage_decode = pipe.vae.decode
+decoder = Decoder(pipe.vae)
+pipe.vae.decode = decoder
+hook(pipe.text_encoder, "text_encoder")
+hook(decoder, "vae")
+
+
+def generate(size=1024, batch=1):
+    return pipe(prompt=PROMPT, height=size, width=size, num_inference_steps=8, guidance_scale=0.0,
+                num_images_per_prompt=batch, generator=torch.Generator("cpu").manual_seed(42)).images
+
+
+def timed(n, **kw):
+    times, images = [], None
+    for _ in range(n):
+        torch.cuda.synchronize(); t = time.perf_counter(); images = generate(**kw); torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), images
+
+
+def variant(label, transformer):
+    handles = hook(transformer, f"transformer_{label}")
+    t = time.perf_counter(); generate(); first = time.perf_counter() - t
+    events.clear()
+    generate(size=512)
+    f512 = stage_ms(f"transformer_{label}")
+    events.clear()
+    e2e, images = timed(3)
+    r = {"e2e_1024_s": round(e2e, 3), "forward_1024_ms": stage_ms(f"transformer_{label}"),
+         "forward_512_ms": f512, "text_encoder_ms": stage_ms("text_encoder"), "vae_decode_1024_ms": stage_ms("vae"),
+         "first_call_s": round(first, 2)}
+    b4, _ = timed(1, batch=4)
+    r["batch4_per_image_s"] = round(b4 / 4, 3)
+    for h in handles:
+        h.remove()
+    return r, images[0]
+
+
+results = {"torch": torch.__version__, "load_s": round(load_s, 2)}
+results["diffusers-eager"], image = variant("eager", pipe.transformer)
+image.save(out_path.replace(".json", "-seed42.png"))
+results["diffusers-eager"]["first_image_after_start_s"] = round(load_s + results["diffusers-eager"]["first_call_s"], 2)
+if zimage_png:
+    z = np.asarray(Image.open(zimage_png).convert("RGB")).astype(float)
+    d = np.asarray(image.convert("RGB")).astype(float)
+    mse = ((z - d) ** 2).mean()
+    results["psnr_zimage_vs_diffusers_db"] = round(10 * np.log10(255 ** 2 / max(mse, 1e-9)), 2)
+    results["mean_abs_pixel_diff"] = round(float(np.abs(z - d).mean()), 3)
+pipe.transformer = torch.compile(pipe.transformer)
+results["diffusers-compiled"], _ = variant("compiled", pipe.transformer)
+results["diffusers-compiled"]["first_image_after_start_s"] = round(load_s + results["diffusers-compiled"]["first_call_s"], 2)
+json.dump(results, open(out_path, "w"), indent=1)
+print(json.dumps(results, indent=1))

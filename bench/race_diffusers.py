@@ -91,6 +91,7 @@ if zimage_png:
     mse = ((z - d) ** 2).mean()
     results["psnr_zimage_vs_diffusers_db"] = round(10 * np.log10(255 ** 2 / max(mse, 1e-9)), 2)
     results["mean_abs_pixel_diff"] = round(float(np.abs(z - d).mean()), 3)
+json.dump(results, open(out_path, "w"), indent=1)   # the eager half survives a compile failure
 pipe.transformer = torch.compile(pipe.transformer)
 results["diffusers-compiled"], _ = variant("compiled", pipe.transformer)
 results["diffusers-compiled"]["first_image_after_start_s"] = round(load_s + results["diffusers-compiled"]["first_call_s"], 2)

@@ -4,7 +4,7 @@
 # with the real configuration, 1024², 8 steps, guidance 0, seed 42. Writes $OUT/race.json (the
 # bench/results/<date>-<card>-race.json format), the profiles, and both seed-42 images.
 # Expects .carrypack/ with carry.tar.xz (bench/prepare_carry.sh, compressed), the diffusers 0.42.1
-# wheel and the Qwen3 tokenizer files (tokenizer.json, tokenizer_config.json).
+# wheel and the Qwen3 tokenizer files (tokenizer.json or tokenizer.json.xz, tokenizer_config.json).
 # TRANSFORMER_DTYPE=fp32 writes the Hub's fp32 transformer shards (for first-image-after-start).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ M=/tmp/zfull
 t0=$(date +%s)
 [ -f $M/vae/diffusion_pytorch_model.safetensors ] || \
     python3 tools/fullsize/make_random_zimage.py $M --transformer-dtype "${TRANSFORMER_DTYPE:-bf16}" | tail -1
+[ -f .carrypack/tokenizer.json ] || xz -dk .carrypack/tokenizer.json.xz
 cp .carrypack/tokenizer.json .carrypack/tokenizer_config.json $M/tokenizer/
 echo "model written in $(( $(date +%s) - t0 )) s"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"

@@ -13,6 +13,9 @@ tar -xJf .carrypack/carry.tar.xz
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .carrypack/diffusers-*.whl && export PYTHONPATH=/tmp/site
 export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export XDG_CACHE_HOME=/tmp/zimage-cache
+# cuDNN for the convolutions: the system's, else the one PyTorch's wheels carry.
+cudnn=$(python3 -c "import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], 'lib'))" 2>/dev/null)
+[ -n "$cudnn" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$cudnn"
 M=/tmp/zfull
 t0=$(date +%s)
 [ -f $M/vae/diffusion_pytorch_model.safetensors ] || \
@@ -31,12 +34,13 @@ echo "cuda-check exit $?"; tail -3 "$OUT/cuda-check.err"
 rm -rf "$XDG_CACHE_HOME"
 for cache in cold warm; do
     P=$(sample /tmp/mem_first_$cache.txt)
-    s=$(date +%s.%N)
+    s=$(date +%s%N)
     .carry/zimage generate --model $M --device cuda --precision bf16 --prompt "a red fox in the snow" \
         --width 1024 --height 1024 --steps 8 --seed 42 --output /tmp/zimg-$cache > /tmp/first_$cache.txt 2>&1
-    e=$(date +%s.%N); kill $P
-    echo "first image ($cache kernel cache): $(echo "$e - $s" | bc) s, peak $(peak /tmp/mem_first_$cache.txt) MiB"
-    echo "$e - $s" | bc > "$OUT/first_$cache.txt"; peak /tmp/mem_first_$cache.txt >> "$OUT/first_$cache.txt"
+    e=$(date +%s%N); kill $P
+    seconds=$(python3 -c "print(round(($e - $s) / 1e9, 2))")
+    echo "first image ($cache kernel cache): $seconds s, peak $(peak /tmp/mem_first_$cache.txt) MiB"
+    echo "$seconds" > "$OUT/first_$cache.txt"; peak /tmp/mem_first_$cache.txt >> "$OUT/first_$cache.txt"
 done
 cp /tmp/zimg-warm/*.png "$OUT/zimage-seed42.png"
 # 3. Stage timings in one process, fused kernels on, then the composed reference ops ("before").
@@ -46,6 +50,7 @@ kill $P; peak /tmp/mem_bench.txt > "$OUT/zimage-bf16-peak.txt"
 cat "$OUT/zimage-bf16.json"
 ZIMAGE_CUDA_REFERENCE_OPS=1 .carry/ZImageBench pipeline --model $M --repeats 1 --profile \
     > "$OUT/zimage-reference-ops.json" 2> "$OUT/profile-before.txt"
+[ "${SKIP_DIFFUSERS:-0}" = 1 ] && { python3 bench/race_summary.py "$OUT"; exit 0; }
 # 4. diffusers eager and compiled, PSNR against zimage's seed-42 image.
 P=$(sample /tmp/mem_d.txt)
 python3 bench/race_diffusers.py $M "$OUT/diffusers.json" "$OUT/zimage-seed42.png" > /dev/null 2> "$OUT/diffusers.err"

@@ -135,6 +135,9 @@ extension CUDABackend {
 
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
         try profiled("norm") {
+            if let out = try parallelGroupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false) {
+                return out
+            }
             let spatial = try LayoutChecks.groupNormSpatial(x.shape, groups: groups, weight: weight?.shape, bias: bias?.shape)
             let gamma = try weight?.cast(to: x.dtype), beta = try bias?.cast(to: x.dtype)
             let out = try allocate(shape: x.shape, dtype: x.dtype)
@@ -221,10 +224,14 @@ extension CUDABackend {
         }
     }
 
-    /// Convolution as im2col + a cuBLASLt product per image.
+    /// Convolution by cuDNN in half types where cuDNN is present (CUDABackend+Convolution);
+    /// elsewhere as im2col + a cuBLASLt product per image.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         try profiled("conv2d") {
             let g = try Conv2DGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding)
+            if let out = try cudnnConvolution(x, weight: weight, bias: bias, stride: stride, padding: padding, geometry: g) {
+                return out
+            }
             let dtype = x.dtype
             let kernel = try weight.cast(to: dtype).reshaped([g.outChannels, g.inChannels * g.kernelHeight * g.kernelWidth])
             let shift = try bias?.cast(to: dtype).reshaped([g.outChannels, 1])

@@ -23,6 +23,8 @@ public final class CUDABackend: Backend {
     private var functions: [String: OpaquePointer] = [:]
     private var sharedLimits: [String: Int] = [:]
     private var blas: CUBLASLt?
+    private var dnn: CUDNN?
+    private var dnnTried = false
     private var workspace: (address: CUdeviceptr, size: Int)?
     static let workspaceBytes = 32 << 20
     /// When set, every new tensor is filled with 0xFF bytes (NaN in every float type), so an op
@@ -247,6 +249,15 @@ public final class CUDABackend: Backend {
         let created = try CUBLASLt()
         blas = created
         return created
+    }
+
+    /// cuDNN, opened on first use; nil where it is absent (convolutions then use im2col).
+    func cudnn() -> CUDNN? {
+        if dnnTried { return dnn }
+        dnnTried = true
+        try? makeCurrent()
+        dnn = try? CUDNN(stream: stream)
+        return dnn
     }
 
     func matmulWorkspace() throws -> (address: CUdeviceptr, size: Int) {

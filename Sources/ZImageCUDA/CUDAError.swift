@@ -9,6 +9,8 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
     case compilation(call: String, code: Int32, message: String, log: String)
     /// A cuBLASLt call returned `status`.
     case cublas(call: String, status: Int32)
+    /// A cuDNN call returned `status`.
+    case cudnn(call: String, status: Int32, message: String)
     /// No GPU with this ordinal.
     case noSuchDevice(ordinal: Int, count: Int)
 
@@ -22,6 +24,7 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
         case .compilation(let call, let code, let message, let log):
             "\(call) failed (\(code)): \(message)" + (log.isEmpty ? "" : "\n\(log)")
         case .cublas(let call, let status): "\(call) failed with cuBLAS status \(status)"
+        case .cudnn(let call, let status, let message): "\(call) failed with cuDNN status \(status): \(message)"
         case .noSuchDevice(let ordinal, let count): "no CUDA device \(ordinal) (\(count) present)"
         }
     }

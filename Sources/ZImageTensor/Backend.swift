@@ -100,6 +100,8 @@ public protocol Backend: AnyObject {
                      layout: RoPELayout) throws -> Tensor
     /// `silu(a) · b` (same shapes): the SwiGLU gate.
     func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor
+    /// `silu(groupNorm(x))`: the VAE's norm before each convolution.
+    func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
 
     // MARK: Profiling
 

@@ -25,6 +25,11 @@ public enum FusedReference {
     public static func siluMultiply(_ backend: any Backend, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         try backend.binary(.multiply, backend.unary(.silu, a), b)
     }
+
+    public static func groupNormSiLU(_ backend: any Backend, _ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?,
+                                     eps: Float) throws -> Tensor {
+        try backend.unary(.silu, backend.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps))
+    }
 }
 
 extension Backend {
@@ -44,6 +49,10 @@ extension Backend {
 
     public func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         try FusedReference.siluMultiply(self, a, b)
+    }
+
+    public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
+        try FusedReference.groupNormSiLU(self, x, groups: groups, weight: weight, bias: bias, eps: eps)
     }
 
     public func beginStage(_ name: String) {}
@@ -68,6 +77,12 @@ extension Tensor {
     public func rmsNormRope(weight: Tensor?, eps: Float, cos: Tensor, sin: Tensor, layout: RoPELayout) throws -> Tensor {
         try sameDevice("rmsNormRope", weight, cos, sin)
         return try backend.rmsNormRope(self, weight: weight, eps: eps, cos: cos, sin: sin, layout: layout)
+    }
+
+    /// `silu(groupNorm(self))`.
+    public func groupNormSiLU(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
+        try sameDevice("groupNormSiLU", weight, bias)
+        return try backend.groupNormSiLU(self, groups: groups, weight: weight, bias: bias, eps: eps)
     }
 
     /// `silu(self) · other`.

@@ -145,6 +145,22 @@ enum CUDACheck {
                 try check("flash attention masked \(lq)x\(lk) bf16", bound: 1e-2,
                           q.attention(key: k, value: v, keyMask: mask), gq.attention(key: gk, value: gv, keyMask: gmask))
             }
+            for (shape, groups) in [([1, 64, 64, 64], 32), ([1, 32, 256, 256], 8), ([2, 16, 9, 11], 4)] as [([Int], Int)] {
+                let (image, gimage) = try pair(Shape(shape), .bfloat16), (gw, ggw) = try pair([shape[1]], .bfloat16)
+                let (gb, ggb) = try pair([shape[1]], .bfloat16)
+                try check("groupNorm \(shape) bf16", bound: 1e-2, image.groupNorm(groups: groups, weight: gw, bias: gb, eps: 1e-6),
+                          gimage.groupNorm(groups: groups, weight: ggw, bias: ggb, eps: 1e-6))
+                try check("fused groupNorm+SiLU \(shape) bf16", bound: 1e-2,
+                          image.groupNormSiLU(groups: groups, weight: gw, bias: gb, eps: 1e-6),
+                          gimage.groupNormSiLU(groups: groups, weight: ggw, bias: ggb, eps: 1e-6))
+            }
+            for (channels, out, size) in [(128, 128, 96), (64, 3, 40), (16, 32, 33)] {
+                let (image, gimage) = try pair([1, channels, size, size], .bfloat16)
+                let (kernel, gkernel) = try pair([out, channels, 3, 3], .bfloat16, scale: 0.05)
+                let (cb, gcb) = try pair([out], .bfloat16)
+                try check("conv2d 3x3 \(channels)->\(out) at \(size)² bf16", bound: 1e-2,
+                          image.conv2d(weight: kernel, bias: cb, padding: 1), gimage.conv2d(weight: gkernel, bias: gcb, padding: 1))
+            }
             let (cq, gcq) = try pair([1, 130, 4, 128], .bfloat16), (ck, gck) = try pair([1, 130, 2, 128], .bfloat16)
             try check("flash attention causal GQA bf16", bound: 1e-2, cq.attention(key: ck, value: ck, causal: true),
                       gcq.attention(key: gck, value: gck, causal: true))

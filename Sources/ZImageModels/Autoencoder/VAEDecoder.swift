@@ -31,6 +31,10 @@ public final class VAEDecoder {
         func callAsFunction(_ x: Tensor) throws -> Tensor {
             try x.groupNorm(groups: groups, weight: weight, bias: bias, eps: 1e-6)
         }
+        /// `silu(norm(x))` as one fused op.
+        func silu(_ x: Tensor) throws -> Tensor {
+            try x.groupNormSiLU(groups: groups, weight: weight, bias: bias, eps: 1e-6)
+        }
     }
 
     struct ResnetBlock {
@@ -43,7 +47,7 @@ public final class VAEDecoder {
             shortcut = hasShortcut ? try Conv(store, prefix + ".conv_shortcut", padding: 0) : nil
         }
         func callAsFunction(_ x: Tensor) throws -> Tensor {
-            let h = try conv2(norm2(conv1(norm1(x).silu())).silu())
+            let h = try conv2(norm2.silu(conv1(norm1.silu(x))))
             return try (shortcut?(x) ?? x) + h
         }
     }
@@ -156,7 +160,7 @@ public final class VAEDecoder {
             for resnet in block.resnets { x = try resnet(x) }
             if let upsample = block.upsample { x = try upsample(x.upsampleNearest2x()) }
         }
-        return try convOut(normOut(x).silu())
+        return try convOut(normOut.silu(x))
     }
 
     /// Undoes the latent scaling: latents / scaling_factor + shift_factor (a division, as the

@@ -1,0 +1,163 @@
+import Foundation
+
+/// cuDNN's convolution (the classic descriptor API of cuDNN 8 and 9), opened with `dlopen` like
+/// the other NVIDIA libraries, so the binary still runs where cuDNN is absent (the backend then
+/// falls back to im2col + cuBLASLt). `ZIMAGE_CUDNN_LIBRARY` names a library to try first.
+final class CUDNN {
+    typealias Status = Int32
+    private let cudnnCreate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Status
+    private let cudnnSetStream: @convention(c) (OpaquePointer?, OpaquePointer?) -> Status
+    private let cudnnGetErrorString: @convention(c) (Status) -> UnsafePointer<CChar>?
+    private let createTensor: @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Status
+    private let setTensor4d: @convention(c) (OpaquePointer?, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
+    private let destroyTensor: @convention(c) (OpaquePointer?) -> Status
+    private let createFilter: @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Status
+    private let setFilter4d: @convention(c) (OpaquePointer?, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
+    private let destroyFilter: @convention(c) (OpaquePointer?) -> Status
+    private let createConvolution: @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Status
+    private let setConvolution2d: @convention(c) (OpaquePointer?, Int32, Int32, Int32, Int32, Int32, Int32, Int32,
+                                                  Int32) -> Status
+    private let setMathType: @convention(c) (OpaquePointer?, Int32) -> Status
+    private let destroyConvolution: @convention(c) (OpaquePointer?) -> Status
+    private let getAlgorithm: @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+                                              OpaquePointer?, Int32, UnsafeMutablePointer<Int32>,
+                                              UnsafeMutableRawPointer) -> Status
+    private let getWorkspaceSize: @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+                                                  OpaquePointer?, Int32, UnsafeMutablePointer<Int>) -> Status
+    private let convolutionForward: @convention(c) (OpaquePointer?, UnsafeRawPointer, OpaquePointer?, UnsafeRawPointer?,
+                                                    OpaquePointer?, UnsafeRawPointer?, OpaquePointer?, Int32,
+                                                    UnsafeMutableRawPointer?, Int, UnsafeRawPointer, OpaquePointer?,
+                                                    UnsafeMutableRawPointer?) -> Status
+    private let addTensor: @convention(c) (OpaquePointer?, UnsafeRawPointer, OpaquePointer?, UnsafeRawPointer?,
+                                           UnsafeRawPointer, OpaquePointer?, UnsafeMutableRawPointer?) -> Status
+    private let library: DynamicLibrary
+    private var handle: OpaquePointer?
+    /// The chosen algorithm and its workspace, per convolution shape.
+    private var plans: [Key: (algorithm: Int32, workspace: Int)] = [:]
+
+    /// cudnnDataType_t of the element types convolutions run in.
+    enum DataType: Int32 {
+        case float = 0, half = 2, bfloat16 = 9
+    }
+
+    /// One convolution's shape: input NCHW, filter KCRS, padding and stride (dilation 1).
+    struct Key: Hashable {
+        var n: Int32, c: Int32, h: Int32, w: Int32, k: Int32, r: Int32, s: Int32
+        var padding: Int32, stride: Int32, outH: Int32, outW: Int32
+        var type: Int32
+    }
+
+    static func candidates() -> [String] {
+        var names = ProcessInfo.processInfo.environment["ZIMAGE_CUDNN_LIBRARY"].map { [$0] } ?? []
+        names += ["libcudnn.so.9", "libcudnn.so.8", "/usr/local/cuda/lib64/libcudnn.so.9", "libcudnn.so"]
+        return names
+    }
+
+    init(stream: OpaquePointer?) throws {
+        let lib = try DynamicLibrary(candidates: Self.candidates(), library: "libcudnn")
+        library = lib
+        cudnnCreate = try lib.function("cudnnCreate")
+        cudnnSetStream = try lib.function("cudnnSetStream")
+        cudnnGetErrorString = try lib.function("cudnnGetErrorString")
+        createTensor = try lib.function("cudnnCreateTensorDescriptor")
+        setTensor4d = try lib.function("cudnnSetTensor4dDescriptor")
+        destroyTensor = try lib.function("cudnnDestroyTensorDescriptor")
+        createFilter = try lib.function("cudnnCreateFilterDescriptor")
+        setFilter4d = try lib.function("cudnnSetFilter4dDescriptor")
+        destroyFilter = try lib.function("cudnnDestroyFilterDescriptor")
+        createConvolution = try lib.function("cudnnCreateConvolutionDescriptor")
+        setConvolution2d = try lib.function("cudnnSetConvolution2dDescriptor")
+        setMathType = try lib.function("cudnnSetConvolutionMathType")
+        destroyConvolution = try lib.function("cudnnDestroyConvolutionDescriptor")
+        getAlgorithm = try lib.function("cudnnGetConvolutionForwardAlgorithm_v7")
+        getWorkspaceSize = try lib.function("cudnnGetConvolutionForwardWorkspaceSize")
+        convolutionForward = try lib.function("cudnnConvolutionForward")
+        addTensor = try lib.function("cudnnAddTensor")
+        try check(cudnnCreate(&handle), "cudnnCreate")
+        try check(cudnnSetStream(handle, stream), "cudnnSetStream")
+    }
+
+    private func check(_ status: Status, _ call: String) throws {
+        guard status == 0 else {
+            let message = cudnnGetErrorString(status).map { String(cString: $0) } ?? "status \(status)"
+            throw CUDAError.cudnn(call: call, status: status, message: message)
+        }
+    }
+
+    /// The descriptors of one convolution, destroyed with the value.
+    private final class Descriptors {
+        var input: OpaquePointer?, output: OpaquePointer?, bias: OpaquePointer?
+        var filter: OpaquePointer?, convolution: OpaquePointer?
+        let owner: CUDNN
+        init(owner: CUDNN) { self.owner = owner }
+        deinit {
+            for tensor in [input, output, bias] where tensor != nil { _ = owner.destroyTensor(tensor) }
+            if filter != nil { _ = owner.destroyFilter(filter) }
+            if convolution != nil { _ = owner.destroyConvolution(convolution) }
+        }
+    }
+
+    private func descriptors(_ key: Key) throws -> Descriptors {
+        let d = Descriptors(owner: self)
+        try check(createTensor(&d.input), "cudnnCreateTensorDescriptor")
+        try check(setTensor4d(d.input, 0, key.type, key.n, key.c, key.h, key.w), "cudnnSetTensor4dDescriptor(x)")
+        try check(createTensor(&d.output), "cudnnCreateTensorDescriptor")
+        try check(setTensor4d(d.output, 0, key.type, key.n, key.k, key.outH, key.outW), "cudnnSetTensor4dDescriptor(y)")
+        try check(createTensor(&d.bias), "cudnnCreateTensorDescriptor")
+        try check(setTensor4d(d.bias, 0, key.type, 1, key.k, 1, 1), "cudnnSetTensor4dDescriptor(bias)")
+        try check(createFilter(&d.filter), "cudnnCreateFilterDescriptor")
+        try check(setFilter4d(d.filter, key.type, 0, key.k, key.c, key.r, key.s), "cudnnSetFilter4dDescriptor")
+        try check(createConvolution(&d.convolution), "cudnnCreateConvolutionDescriptor")
+        // Cross-correlation (what PyTorch calls convolution), float32 accumulation.
+        try check(setConvolution2d(d.convolution, key.padding, key.padding, key.stride, key.stride, 1, 1, 1, 0),
+                  "cudnnSetConvolution2dDescriptor")
+        // Tensor cores for half types; plain FMA for float32 (no TF32).
+        try check(setMathType(d.convolution, key.type == DataType.float.rawValue ? 3 : 1), "cudnnSetConvolutionMathType")
+        return d
+    }
+
+    /// The workspace bytes `key` needs with the algorithm chosen for it (heuristics, no trial runs;
+    /// the first suggestion that fits `workspaceLimit`).
+    func workspaceBytes(_ key: Key, workspaceLimit: Int) throws -> Int {
+        try plan(key, workspaceLimit: workspaceLimit).workspace
+    }
+
+    private func plan(_ key: Key, workspaceLimit: Int) throws -> (algorithm: Int32, workspace: Int) {
+        if let plan = plans[key] { return plan }
+        let d = try descriptors(key)
+        let capacity: Int32 = 8, stride = 48   // sizeof(cudnnConvolutionFwdAlgoPerf_t)
+        let results = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity) * stride, alignment: 8)
+        defer { results.deallocate() }
+        var returned: Int32 = 0
+        try check(getAlgorithm(handle, d.input, d.filter, d.convolution, d.output, capacity, &returned, results),
+                  "cudnnGetConvolutionForwardAlgorithm_v7")
+        for index in 0..<Int(returned) {
+            let algorithm = results.load(fromByteOffset: index * stride, as: Int32.self)
+            let status = results.load(fromByteOffset: index * stride + 4, as: Int32.self)
+            guard status == 0 else { continue }
+            var bytes = 0
+            guard getWorkspaceSize(handle, d.input, d.filter, d.convolution, d.output, algorithm, &bytes) == 0,
+                  bytes <= workspaceLimit else { continue }
+            plans[key] = (algorithm, bytes)
+            return (algorithm, bytes)
+        }
+        throw CUDAError.cudnn(call: "cudnnGetConvolutionForwardAlgorithm_v7", status: 9,
+                              message: "no algorithm within \(workspaceLimit) bytes of workspace")
+    }
+
+    /// y = conv(x, w) (+ bias per output channel, added after the rounded product as PyTorch does).
+    func forward(_ key: Key, x: UInt64, w: UInt64, bias: UInt64?, y: UInt64, workspace: UInt64, workspaceLimit: Int) throws {
+        let plan = try plan(key, workspaceLimit: workspaceLimit)
+        let d = try descriptors(key)
+        var one: Float = 1, zero: Float = 0
+        try check(convolutionForward(handle, &one, d.input, UnsafeRawPointer(bitPattern: UInt(x)), d.filter,
+                                     UnsafeRawPointer(bitPattern: UInt(w)), d.convolution, plan.algorithm,
+                                     UnsafeMutableRawPointer(bitPattern: UInt(workspace)), plan.workspace, &zero,
+                                     d.output, UnsafeMutableRawPointer(bitPattern: UInt(y))),
+                  "cudnnConvolutionForward")
+        if let bias {
+            try check(addTensor(handle, &one, d.bias, UnsafeRawPointer(bitPattern: UInt(bias)), &one, d.output,
+                                UnsafeMutableRawPointer(bitPattern: UInt(y))), "cudnnAddTensor")
+        }
+    }
+}

@@ -24,8 +24,18 @@ extension CUDABackend {
         let kernel = try weight.cast(to: x.dtype), shift = try bias?.cast(to: x.dtype)
         let out = try allocate(shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], dtype: x.dtype)
         guard out.count > 0 else { return out }
-        // A shape cuDNN has no algorithm for goes to im2col; any other failure is reported.
-        guard let bytes = try? dnn.workspaceBytes(key, workspaceLimit: Self.convolutionWorkspaceLimit) else { return nil }
+        // The first time a shape is seen, time the algorithms on these operands (with the whole
+        // workspace limit); a shape cuDNN has no algorithm for goes to im2col.
+        if !dnn.hasPlan(key) {
+            let trial = try allocate(shape: [Self.convolutionWorkspaceLimit], dtype: .uint8)
+            try makeCurrent()
+            do {
+                try dnn.choose(key, x: UInt64(x.address), w: UInt64(kernel.address), y: UInt64(out.address),
+                               workspace: UInt64(trial.address), workspaceLimit: Self.convolutionWorkspaceLimit)
+            } catch { return nil }
+            withExtendedLifetime(trial) {}
+        }
+        let bytes = dnn.workspaceBytes(key) ?? 0
         let workspace = try allocate(shape: [max(bytes, 1)], dtype: .uint8)
         try makeCurrent()
         try dnn.forward(key, x: UInt64(x.address), w: UInt64(kernel.address), bias: shift.map { UInt64($0.address) },

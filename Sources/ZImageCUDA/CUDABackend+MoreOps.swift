@@ -227,11 +227,13 @@ extension CUDABackend {
     /// Convolution by cuDNN in half types where cuDNN is present (CUDABackend+Convolution);
     /// elsewhere as im2col + a cuBLASLt product per image.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
-        try profiled("conv2d") {
-            let g = try Conv2DGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding)
-            if let out = try cudnnConvolution(x, weight: weight, bias: bias, stride: stride, padding: padding, geometry: g) {
-                return out
-            }
+        let g = try Conv2DGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding)
+        if let out = try profiled("conv2d (cuDNN)", {
+            try cudnnConvolution(x, weight: weight, bias: bias, stride: stride, padding: padding, geometry: g)
+        }) {
+            return out
+        }
+        return try profiled("conv2d (im2col)") {
             let dtype = x.dtype
             let kernel = try weight.cast(to: dtype).reshaped([g.outChannels, g.inChannels * g.kernelHeight * g.kernelWidth])
             let shift = try bias?.cast(to: dtype).reshaped([g.outChannels, 1])

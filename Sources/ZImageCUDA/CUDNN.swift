@@ -22,6 +22,10 @@ final class CUDNN {
     private let getAlgorithm: @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
                                               OpaquePointer?, Int32, UnsafeMutablePointer<Int32>,
                                               UnsafeMutableRawPointer) -> Status
+    private let findAlgorithm: @convention(c) (OpaquePointer?, OpaquePointer?, UnsafeRawPointer?, OpaquePointer?,
+                                               UnsafeRawPointer?, OpaquePointer?, OpaquePointer?, UnsafeMutableRawPointer?,
+                                               Int32, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer,
+                                               UnsafeMutableRawPointer?, Int) -> Status
     private let getWorkspaceSize: @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
                                                   OpaquePointer?, Int32, UnsafeMutablePointer<Int>) -> Status
     private let convolutionForward: @convention(c) (OpaquePointer?, UnsafeRawPointer, OpaquePointer?, UnsafeRawPointer?,
@@ -71,6 +75,7 @@ final class CUDNN {
         destroyConvolution = try lib.function("cudnnDestroyConvolutionDescriptor")
         getAlgorithm = try lib.function("cudnnGetConvolutionForwardAlgorithm_v7")
         getWorkspaceSize = try lib.function("cudnnGetConvolutionForwardWorkspaceSize")
+        findAlgorithm = try lib.function("cudnnFindConvolutionForwardAlgorithmEx")
         convolutionForward = try lib.function("cudnnConvolutionForward")
         addTensor = try lib.function("cudnnAddTensor")
         try check(cudnnCreate(&handle), "cudnnCreate")
@@ -116,34 +121,45 @@ final class CUDNN {
         return d
     }
 
-    /// The workspace bytes `key` needs with the algorithm chosen for it (heuristics, no trial runs;
-    /// the first suggestion that fits `workspaceLimit`).
-    func workspaceBytes(_ key: Key, workspaceLimit: Int) throws -> Int {
-        try plan(key, workspaceLimit: workspaceLimit).workspace
-    }
+    /// Whether `key` has a chosen algorithm already.
+    func hasPlan(_ key: Key) -> Bool { plans[key] != nil }
 
-    private func plan(_ key: Key, workspaceLimit: Int) throws -> (algorithm: Int32, workspace: Int) {
-        if let plan = plans[key] { return plan }
+    /// Chooses the algorithm for `key` by timing every candidate on the real operands
+    /// (cudnnFindConvolutionForwardAlgorithmEx, once per shape and process; it synchronises),
+    /// keeping the fastest whose workspace fits `workspaceLimit`.
+    func choose(_ key: Key, x: UInt64, w: UInt64, y: UInt64, workspace: UInt64, workspaceLimit: Int) throws {
+        guard plans[key] == nil else { return }
         let d = try descriptors(key)
         let capacity: Int32 = 8, stride = 48   // sizeof(cudnnConvolutionFwdAlgoPerf_t)
         let results = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity) * stride, alignment: 8)
         defer { results.deallocate() }
         var returned: Int32 = 0
-        try check(getAlgorithm(handle, d.input, d.filter, d.convolution, d.output, capacity, &returned, results),
-                  "cudnnGetConvolutionForwardAlgorithm_v7")
+        try check(findAlgorithm(handle, d.input, UnsafeRawPointer(bitPattern: UInt(x)), d.filter,
+                                UnsafeRawPointer(bitPattern: UInt(w)), d.convolution, d.output,
+                                UnsafeMutableRawPointer(bitPattern: UInt(y)), capacity, &returned, results,
+                                UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceLimit),
+                  "cudnnFindConvolutionForwardAlgorithmEx")
         for index in 0..<Int(returned) {
             let algorithm = results.load(fromByteOffset: index * stride, as: Int32.self)
             let status = results.load(fromByteOffset: index * stride + 4, as: Int32.self)
-            guard status == 0 else { continue }
-            var bytes = 0
-            guard getWorkspaceSize(handle, d.input, d.filter, d.convolution, d.output, algorithm, &bytes) == 0,
-                  bytes <= workspaceLimit else { continue }
-            plans[key] = (algorithm, bytes)
-            return (algorithm, bytes)
+            let memory = results.load(fromByteOffset: index * stride + 16, as: Int.self)
+            guard status == 0, memory <= workspaceLimit else { continue }
+            plans[key] = (algorithm, memory)
+            return
         }
-        throw CUDAError.cudnn(call: "cudnnGetConvolutionForwardAlgorithm_v7", status: 9,
+        throw CUDAError.cudnn(call: "cudnnFindConvolutionForwardAlgorithmEx", status: 9,
                               message: "no algorithm within \(workspaceLimit) bytes of workspace")
     }
+
+    private func plan(_ key: Key, workspaceLimit: Int) throws -> (algorithm: Int32, workspace: Int) {
+        guard let plan = plans[key] else {
+            throw CUDAError.cudnn(call: "cudnnConvolutionForward", status: 3, message: "no algorithm chosen")
+        }
+        return plan
+    }
+
+    /// The workspace bytes of the chosen algorithm.
+    func workspaceBytes(_ key: Key) -> Int? { plans[key]?.workspace }
 
     /// y = conv(x, w) (+ bias per output channel, added after the rounded product as PyTorch does).
     func forward(_ key: Key, x: UInt64, w: UInt64, bias: UInt64?, y: UInt64, workspace: UInt64, workspaceLimit: Int) throws {

@@ -48,8 +48,8 @@ P=$(sample /tmp/mem_bench.txt)
 .carry/ZImageBench pipeline --model $M --profile > "$OUT/zimage-bf16.json" 2> "$OUT/profile-after.txt"
 kill $P; peak /tmp/mem_bench.txt > "$OUT/zimage-bf16-peak.txt"
 cat "$OUT/zimage-bf16.json"
-ZIMAGE_CUDA_REFERENCE_OPS=1 .carry/ZImageBench pipeline --model $M --repeats 1 --profile \
-    > "$OUT/zimage-reference-ops.json" 2> "$OUT/profile-before.txt"
+[ "${SKIP_REFERENCE:-0}" = 1 ] || ZIMAGE_CUDA_REFERENCE_OPS=1 .carry/ZImageBench pipeline --model $M --repeats 1 \
+    --profile > "$OUT/zimage-reference-ops.json" 2> "$OUT/profile-before.txt"
 [ "${SKIP_DIFFUSERS:-0}" = 1 ] && { python3 bench/race_summary.py "$OUT"; exit 0; }
 # 4. diffusers eager and compiled, PSNR against zimage's seed-42 image.
 P=$(sample /tmp/mem_d.txt)

@@ -44,4 +44,14 @@ extension CUDABackend {
         withExtendedLifetime((kernel, shift, workspace)) {}
         return out
     }
+
+    /// `y[n, c, ...] += bias[c]` in place (bf16, planes a multiple of 8), rounded as PyTorch's add.
+    func addChannelBias(_ y: Tensor, _ bias: Tensor) throws {
+        let plane = y.count / (y.shape[0] * y.shape[1])
+        let shift = try bias.cast(to: .bfloat16)
+        try launch("bias_add_nchw_bf16", blocks: gridBlocks(y.count / 8), threads: 256,
+                   [.address(y.address), .address(shift.address), .int64(Int64(y.count)), .int64(Int64(y.shape[1])),
+                    .int64(Int64(plane))])
+        withExtendedLifetime(shift) {}
+    }
 }

@@ -228,9 +228,13 @@ extension CUDABackend {
     /// elsewhere as im2col + a cuBLASLt product per image.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         let g = try Conv2DGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding)
+        // In bf16 the bias goes on by our kernel (cudnnAddTensor is a slow legacy path).
+        let ownBias = x.dtype == .bfloat16 && (g.outHeight * g.outWidth) % 8 == 0 && g.batch * g.outChannels > 0
         if let out = try profiled("conv2d (cuDNN)", {
-            try cudnnConvolution(x, weight: weight, bias: bias, stride: stride, padding: padding, geometry: g)
+            try cudnnConvolution(x, weight: weight, bias: ownBias ? nil : bias, stride: stride, padding: padding,
+                                 geometry: g)
         }) {
+            if ownBias, let bias { try profiled("conv bias") { try addChannelBias(out, bias) } }
             return out
         }
         return try profiled("conv2d (im2col)") {

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import ZImageCPU
+import ZImageCUDA
+import ZImageTensor
+
+/// Where a CUDA GPU is present, each fused kernel and flash attention against its composed
+/// reference on the CPU (`FusedReference` through the CPU backend's defaults), with fixed seeds
+/// and NaN-poisoned outputs. Without a GPU (CI) the suite is skipped, and says so.
+enum GPUForTests {
+    nonisolated(unsafe) static let backend: CUDABackend? = {
+        guard let backend = try? CUDABackend(ordinal: 0) else { return nil }
+        backend.poisonAllocations = true
+        return backend
+    }()
+    static var available: Bool { backend != nil }
+}
+
+@Suite(.enabled(if: GPUForTests.available, "no CUDA GPU here: the fused-kernel GPU tests are skipped"))
+struct FusedKernelGPUTests {
+    let cpu = CPUBackend()
+
+    /// Deterministic normals (Box–Muller over a 64-bit LCG), `scale` standard deviation.
+    func normals(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        func uniform() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(state >> 40) + 0.5) / Float(1 << 24)
+        }
+        return (0..<count).map { _ in (-2 * Foundation.log(uniform())).squareRoot() * Foundation.cos(2 * .pi * uniform()) * scale }
+    }
+
+    func pair(_ shape: Shape, _ dtype: DType, seed: UInt64, scale: Float = 1) throws -> (Tensor, Tensor) {
+        let host = try cpu.tensor(normals(shape.count, seed: seed, scale: scale), shape: shape, dtype: dtype)
+        return (host, try host.to(try #require(GPUForTests.backend)))
+    }
+
+    func relativeError(_ a: Tensor, _ b: Tensor) throws -> Double {
+        let x = try a.toFloats(), y = try b.toFloats()
+        var difference = 0.0, norm = 0.0
+        for (p, q) in zip(x, y) {
+            difference += Double(p - q) * Double(p - q)
+            norm += Double(q) * Double(q)
+        }
+        return x.contains { $0.isNaN } ? .infinity : (difference / max(norm, 1e-30)).squareRoot()
+    }
+
+    @Test func normsAndGates() throws {
+        let (x, gx) = try pair([77, 3840], .bfloat16, seed: 1), (y, gy) = try pair([77, 3840], .bfloat16, seed: 2)
+        let (w, gw) = try pair([3840], .bfloat16, seed: 3), (s, gs) = try pair([1, 3840], .bfloat16, seed: 4, scale: 0.3)
+        #expect(try relativeError(gx.rmsNorm(weight: gw, eps: 1e-5, scale: gs), x.rmsNorm(weight: w, eps: 1e-5, scale: s)) < 1e-2)
+        #expect(try relativeError(gx.addingGatedRMSNorm(of: gy, weight: gw, gate: gs, eps: 1e-5),
+                                  x.addingGatedRMSNorm(of: y, weight: w, gate: s, eps: 1e-5)) < 1e-2)
+        #expect(try relativeError(gx.addingGatedRMSNorm(of: gy, weight: gw, gate: nil, eps: 1e-5),
+                                  x.addingGatedRMSNorm(of: y, weight: w, gate: nil, eps: 1e-5)) < 1e-2)
+        let (a, ga) = try pair([77, 1024], .bfloat16, seed: 5), (b, gb) = try pair([77, 1024], .bfloat16, seed: 6)
+        #expect(try relativeError(ga.siluMultiply(gb), a.siluMultiply(b)) < 1e-2)
+    }
+
+    @Test func headNormAndRoPE() throws {
+        let (h, gh) = try pair([1, 77, 30, 128], .bfloat16, seed: 7), (w, gw) = try pair([128], .bfloat16, seed: 8)
+        let (c, gc) = try pair([77, 64], .float32, seed: 9), (s, gs) = try pair([77, 64], .float32, seed: 10)
+        #expect(try relativeError(gh.rmsNormRope(weight: gw, eps: 1e-5, cos: gc, sin: gs, layout: .interleavedPairs),
+                                  h.rmsNormRope(weight: w, eps: 1e-5, cos: c, sin: s, layout: .interleavedPairs)) < 1e-2)
+    }
+
+    @Test(arguments: [(1100, 1100, 2, 2, false), (77, 300, 8, 2, false), (130, 130, 4, 2, true)])
+    func flashAttention(_ lq: Int, _ lk: Int, _ hq: Int, _ hk: Int, _ causal: Bool) throws {
+        let (q, gq) = try pair([2, lq, hq, 128], .bfloat16, seed: 11)
+        let (k, gk) = try pair([2, lk, hk, 128], .bfloat16, seed: 12), (v, gv) = try pair([2, lk, hk, 128], .bfloat16, seed: 13)
+        let mask = try cpu.tensor((0..<(2 * lk)).map { $0 % 7 == 3 ? 0 : 1 }, shape: [2, lk])
+        let gmask = try mask.to(try #require(GPUForTests.backend))
+        #expect(try relativeError(gq.attention(key: gk, value: gv, keyMask: gmask, causal: causal),
+                                  q.attention(key: k, value: v, keyMask: mask, causal: causal)) < 1e-2)
+    }
+
+    @Test(arguments: [([1, 32, 256, 256], 8), ([2, 16, 9, 11], 4)] as [([Int], Int)])
+    func groupNormAndSiLU(_ shape: [Int], _ groups: Int) throws {
+        let (x, gx) = try pair(Shape(shape), .bfloat16, seed: 14)
+        let (w, gw) = try pair([shape[1]], .bfloat16, seed: 15), (b, gb) = try pair([shape[1]], .bfloat16, seed: 16)
+        #expect(try relativeError(gx.groupNormSiLU(groups: groups, weight: gw, bias: gb, eps: 1e-6),
+                                  x.groupNormSiLU(groups: groups, weight: w, bias: b, eps: 1e-6)) < 1e-2)
+        #expect(try relativeError(gx.groupNorm(groups: groups, weight: gw, bias: gb, eps: 1e-6),
+                                  x.groupNorm(groups: groups, weight: w, bias: b, eps: 1e-6)) < 1e-2)
+    }
+
+    @Test func convolutionWithBias() throws {
+        let (x, gx) = try pair([1, 64, 40, 40], .bfloat16, seed: 17)
+        let (w, gw) = try pair([32, 64, 3, 3], .bfloat16, seed: 18, scale: 0.05), (b, gb) = try pair([32], .bfloat16, seed: 19)
+        #expect(try relativeError(gx.conv2d(weight: gw, bias: gb, padding: 1), x.conv2d(weight: w, bias: b, padding: 1)) < 1e-2)
+    }
+}

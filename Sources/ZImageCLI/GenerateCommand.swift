@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ZImageCPU
 import ZImageCUDA
+import ZImageHub
 import ZImagePipeline
 import ZImageTensor
 
@@ -18,7 +19,7 @@ public struct GenerateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo). Default: the demo model.")
+    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo), or a repository id in the Hugging Face cache (see `zimage pull`). Default: the demo model.")
     var model: String?
 
     @Option(help: "What to draw.")
@@ -89,7 +90,7 @@ public struct GenerateCommand: ParsableCommand {
             ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
         let directory: String
         if let model {
-            directory = model
+            directory = try ModelLocator.resolve(model)
         } else {
             directory = try DemoModel.ensure()
             note("using the demo model (random weights: abstract images); --model DIR selects real weights")

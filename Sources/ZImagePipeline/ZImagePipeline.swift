@@ -91,6 +91,19 @@ public final class ZImagePipeline {
         modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
     }
 
+    /// A pipeline from components already loaded (see `init(splitFiles:…)` for ComfyUI's files).
+    public init(backend: any Backend, precision: Precision, tokenizer: BPETokenizer, textEncoder: Qwen3TextEncoder,
+                transformer: ZImageTransformer, decoder: VAEDecoder, shift: Float, modelName: String) {
+        self.backend = backend
+        self.precision = precision
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.transformer = transformer
+        self.decoder = decoder
+        self.shift = shift
+        self.modelName = modelName
+    }
+
     // MARK: Stages (public so parity tests can check each)
 
     /// Caption features `[L, cap_dim]` of a prompt (templated, cut at 512 tokens) and whether it was cut.

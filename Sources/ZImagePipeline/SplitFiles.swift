@@ -1,0 +1,78 @@
+import Foundation
+import ZImageModels
+import ZImageTensor
+import ZImageTokenizer
+import ZImageWeights
+
+/// A model given as separate files, as ComfyUI keeps them: the transformer (ComfyUI's
+/// Lumina2/NextDiT names or diffusers names, optionally prefixed `model.diffusion_model.`), the VAE
+/// (BFL/Flux `ae.safetensors` or diffusers names), the Qwen3 text encoder (one file, with or
+/// without `model.`) and a folder holding `tokenizer.json`. The layout of each file is detected
+/// from its keys, never from its name.
+public struct SplitFiles: Sendable, Equatable {
+    public var transformer: String
+    public var textEncoder: String
+    public var vae: String
+    /// A folder with `tokenizer.json` (the files themselves carry no tokenizer).
+    public var tokenizer: String
+
+    public init(transformer: String, textEncoder: String, vae: String, tokenizer: String) {
+        (self.transformer, self.textEncoder, self.vae, self.tokenizer) = (transformer, textEncoder, vae, tokenizer)
+    }
+
+    /// The configurations the files are read with; by default the real Z-Image-Turbo's (the files
+    /// carry none). Shapes are verified at load, so another model's files are refused by key.
+    public struct Configurations: Sendable, Equatable {
+        public var transformer: ZImageTransformerConfiguration
+        public var textEncoder: Qwen3Configuration
+        public var autoencoder: AutoencoderConfiguration
+        public var shift: Float
+
+        public init(transformer: ZImageTransformerConfiguration = .zImageTurbo,
+                    textEncoder: Qwen3Configuration = .qwen3_4B, autoencoder: AutoencoderConfiguration = .zImageTurbo,
+                    shift: Float = 3) {
+            (self.transformer, self.textEncoder, self.autoencoder, self.shift) = (transformer, textEncoder, autoencoder, shift)
+        }
+    }
+
+    /// The transformer's weights under diffusers names.
+    public static func transformerWeights(_ path: String) throws -> WeightSet {
+        let weights = try WeightSet(path: path)
+        return SingleFileLayout.isComfyTransformer(weights) ? try SingleFileLayout.comfyTransformer(weights)
+            : try weights.renamingKeys { $0.hasPrefix("model.diffusion_model.") ? String($0.dropFirst(22)) : $0 }
+    }
+
+    /// The VAE's weights under diffusers names.
+    public static func autoencoderWeights(_ path: String) throws -> WeightSet {
+        let weights = try WeightSet(path: path)
+        return SingleFileLayout.isBFLAutoencoder(weights) ? try SingleFileLayout.bflAutoencoder(weights) : weights
+    }
+}
+
+extension Qwen3Configuration {
+    /// Qwen3-4B as Z-Image-Turbo uses it (the Hub's `text_encoder/config.json`).
+    public static let qwen3_4B = Qwen3Configuration(
+        hiddenSize: 2560, intermediateSize: 9728, numHiddenLayers: 36, numAttentionHeads: 32, numKeyValueHeads: 8,
+        headDim: 128, rmsNormEps: 1e-6, ropeTheta: 1_000_000, vocabSize: 151_936, dtype: "bfloat16")
+}
+
+extension ZImagePipeline {
+    /// Loads a model from split files (ComfyUI's), verified as the directory load is.
+    public convenience init(splitFiles files: SplitFiles, configurations: SplitFiles.Configurations = .init(),
+                            backend: any Backend, precision: Precision = .float32) throws {
+        let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
+        let tokenizer = try BPETokenizer(path: (files.tokenizer as NSString).appendingPathComponent("tokenizer.json"))
+        let textEncoder = try Qwen3TextEncoder(configuration: configurations.textEncoder,
+                                               weights: WeightSet(path: files.textEncoder), backend: backend,
+                                               dtype: weightDType)
+        let transformer = try ZImageTransformer(configuration: configurations.transformer,
+                                                weights: SplitFiles.transformerWeights(files.transformer),
+                                                backend: backend, dtype: weightDType)
+        let decoder = try VAEDecoder(configuration: configurations.autoencoder,
+                                     weights: SplitFiles.autoencoderWeights(files.vae), backend: backend,
+                                     dtype: weightDType)
+        self.init(backend: backend, precision: precision, tokenizer: tokenizer, textEncoder: textEncoder,
+                  transformer: transformer, decoder: decoder, shift: configurations.shift,
+                  modelName: URL(fileURLWithPath: files.transformer).deletingPathExtension().lastPathComponent)
+    }
+}

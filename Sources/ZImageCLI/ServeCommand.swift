@@ -20,6 +20,7 @@ public struct ServeCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Model directory (diffusers layout) or a repository id in the Hugging Face cache. Default: the demo model.") var model: String?
+    @OptionGroup var split: SplitFileOptions
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port.") var port = 7860
     @Option(help: "Folder for the job database and images (default: ~/.local/share/zimage).") var dataDir: String?
@@ -46,12 +47,13 @@ public struct ServeCommand: AsyncParsableCommand {
         let backend = try DeviceChoice.backend(device, threads: threads)
         let chosen: Precision = precision == "auto"
             ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
-        let directory = try model.map { try ModelLocator.resolve($0) } ?? DemoModel.ensure()
-        let pipeline = try ZImagePipeline(modelDirectory: directory, backend: backend, precision: chosen)
+        let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: chosen)
+        let pipeline = try named ?? ZImagePipeline(modelDirectory: DemoModel.ensure(), backend: backend, precision: chosen)
         // A cached repository is named by the repository, not by its snapshot's commit folder.
-        let name = model.map { directory != $0 ? String($0.split(separator: "/").last ?? "") : pipeline.modelName }
-        let engine = PipelineEngine(pipeline: pipeline, modelName: name ?? "z-image-demo",
-                                    deviceDescription: "\(backend.device) (\(chosen.rawValue))", isDemoModel: model == nil)
+        let name = model.map { RepositoryID.looksLikeRepository($0) && !FileManager.default.fileExists(atPath: $0)
+            ? String($0.split(separator: "/").last ?? "") : pipeline.modelName }
+        let engine = PipelineEngine(pipeline: pipeline, modelName: named == nil ? "z-image-demo" : name ?? pipeline.modelName,
+                                    deviceDescription: "\(backend.device) (\(chosen.rawValue))", isDemoModel: named == nil)
         var options = ServerOptions(dataDirectory: dataDir ?? ServerOptions.defaultDataDirectory())
         options.host = host
         options.port = port

@@ -76,3 +76,53 @@ extension ZImagePipeline {
                   modelName: URL(fileURLWithPath: files.transformer).deletingPathExtension().lastPathComponent)
     }
 }
+
+extension SplitFiles {
+    /// What a `.safetensors` file holds, judged by its keys.
+    public enum Role: String, Sendable, CaseIterable { case transformer, textEncoder = "text encoder", vae }
+
+    /// The role of one checkpoint's keys, or nil when it is none of the three.
+    public static func role(of weights: WeightSet) -> Role? {
+        let keys = weights.entries.keys
+        func has(_ suffix: String) -> Bool { keys.contains { $0 == suffix || $0.hasSuffix("." + suffix) } }
+        if SingleFileLayout.isComfyTransformer(weights)
+            || (has("layers.0.adaLN_modulation.0.weight") && has("cap_embedder.1.weight")) { return .transformer }
+        if SingleFileLayout.isBFLAutoencoder(weights) || has("decoder.mid_block.resnets.0.norm1.weight") { return .vae }
+        if has("layers.0.self_attn.q_norm.weight") && has("embed_tokens.weight") { return .textEncoder }
+        return nil
+    }
+
+    /// Finds the three files in a ComfyUI `models/` folder (or any folder) by their keys, looking
+    /// at every `.safetensors` up to two levels down; the tokenizer folder is given separately.
+    /// Several candidates for one role, or none, is an error naming them.
+    public static func detect(in folder: String, tokenizer: String) throws -> SplitFiles {
+        var found: [Role: [String]] = [:]
+        for path in Self.safetensors(under: folder, depth: 2) {
+            guard let weights = try? WeightSet(path: path), let role = role(of: weights) else { continue }
+            found[role, default: []].append(path)
+        }
+        func one(_ role: Role) throws -> String {
+            let paths = found[role] ?? []
+            guard paths.count == 1 else {
+                throw GenerationError.modelNotSupported(paths.isEmpty
+                    ? "\(folder): no \(role.rawValue) checkpoint found (looked at the keys of every .safetensors file)"
+                    : "\(folder): \(paths.count) \(role.rawValue) checkpoints (\(paths.joined(separator: ", "))); "
+                        + "choose with --transformer, --text-encoder and --vae")
+            }
+            return paths[0]
+        }
+        return SplitFiles(transformer: try one(.transformer), textEncoder: try one(.textEncoder), vae: try one(.vae),
+                          tokenizer: tokenizer)
+    }
+
+    static func safetensors(under folder: String, depth: Int) -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        return names.flatMap { name -> [String] in
+            let path = (folder as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+            if isDirectory.boolValue { return depth > 0 ? safetensors(under: path, depth: depth - 1) : [] }
+            return name.hasSuffix(".safetensors") ? [path] : []
+        }
+    }
+}

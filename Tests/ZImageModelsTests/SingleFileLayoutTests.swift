@@ -114,3 +114,28 @@ import ZImageWeights
         #expect(throws: WeightLoadingError.self) { try ZImagePipeline(splitFiles: files, backend: backend) }
     }
 }
+
+/// A ComfyUI `models/` folder: the three files are found by their keys, not their names.
+@Suite struct SplitFilesDetectionTests {
+    @Test func filesAreFoundByTheirKeys() throws {
+        let comfy = Fixtures.path("layouts/comfyui")
+        let tokenizer = Fixtures.path("tiny-zimage/tokenizer")
+        let found = try SplitFiles.detect(in: comfy, tokenizer: tokenizer)
+        #expect(found == SplitFiles(transformer: comfy + "/diffusion_models/tiny_zimage.safetensors",
+                                    textEncoder: comfy + "/text_encoders/qwen_3_4b.safetensors",
+                                    vae: comfy + "/vae/ae.safetensors", tokenizer: tokenizer))
+        // Renamed files in one folder are still told apart; a second transformer is an error naming both.
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let files = FileManager.default
+        try files.copyItem(atPath: found.transformer, toPath: folder + "/a.safetensors")
+        try files.copyItem(atPath: found.vae, toPath: folder + "/b.safetensors")
+        try files.copyItem(atPath: found.textEncoder, toPath: folder + "/c.safetensors")
+        #expect(try SplitFiles.detect(in: folder, tokenizer: tokenizer).vae == folder + "/b.safetensors")
+        try files.copyItem(atPath: found.transformer, toPath: folder + "/d.safetensors")
+        #expect(throws: GenerationError.modelNotSupported("\(folder): 2 transformer checkpoints (\(folder)/a.safetensors, "
+            + "\(folder)/d.safetensors); choose with --transformer, --text-encoder and --vae")) {
+            try SplitFiles.detect(in: folder, tokenizer: tokenizer)
+        }
+    }
+}

@@ -38,9 +38,17 @@ struct BlobDownload {
         var hasher = ContentHasher(etag: etag, size: metadata.size)
         if have > 0 { try hasher.feed(file: partial, count: have) }
         progress(have)
-        var fetched: Int64 = 0
-        if have < metadata.size {
-            fetched = try await fetch(into: partial, from: have, hasher: &hasher)
+        // A dropped connection is retried (three times, 1 s, 2 s, 4 s apart) from where it stopped, as
+        // huggingface_hub's http_get does; the bytes written so far are exactly the bytes hashed.
+        var fetched: Int64 = 0, attempt = 0
+        while let offset = FileOps.size(partial) ?? Optional(0), offset < metadata.size {
+            do {
+                fetched += try await fetch(into: partial, from: offset, hasher: &hasher)
+                break
+            } catch HubError.network(_, _) where attempt < 3 && !Task.isCancelled {
+                attempt += 1
+                try await Task.sleep(nanoseconds: 500_000_000 << UInt64(attempt))
+            }
         }
         let size = FileOps.size(partial) ?? 0
         guard size == metadata.size else {

@@ -83,6 +83,19 @@ import Testing
         #expect(FileManager.default.contents(atPath: result.snapshot + "/big.bin") == files["big.bin"])
     }
 
+    @Test func droppedConnectionsAreResumedInProcess() async throws {
+        let (root, files) = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let server = try Server(root: root, arguments: ["--drop-once", "100000", "--log", root + "/log.jsonl"])
+        let environment = HubEnvironment(endpoint: server.endpoint, cacheDirectory: root + "/cache")
+        let result = try await SnapshotDownloader(environment: environment).pull(repo: RepositoryID("org/name"))
+        #expect(FileManager.default.contents(atPath: result.snapshot + "/big.bin") == files["big.bin"])
+        let log = try String(contentsOfFile: root + "/log.jsonl", encoding: .utf8)
+        // Resumed from what had arrived when the connection dropped (at most the 100,000 bytes sent).
+        let resumed = log.split(separator: "\n").filter { $0.contains("big.bin") && $0.contains(#""status": 206"#) }
+        #expect(resumed.count == 1 && resumed[0].contains(#""range": "bytes="#), "\(log)")
+    }
+
     @Test func errorsAreTyped() async throws {
         let (root, _) = try makeRepo()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -16,7 +16,8 @@ Errors carry X-Error-Code like the Hub: RepoNotFound (401 without a valid token,
 RevisionNotFound, EntryNotFound; a wrong token is a 401.
 
 Options: --token T (require it), --throttle B (CDN bytes per second), --corrupt PATH (flip one
-byte of that file as served), --log FILE (one JSON line per request). Prints "ready PORT CDNPORT".
+byte of that file as served), --drop-once N (the first CDN answer for each object stops after N
+bytes and closes the connection), --log FILE (one JSON line per request). Prints "ready PORT CDNPORT".
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class State:
         self.by_sha = {e["sha256"]: e for r in self.repos.values() for e in r.files.values() if e["lfs"]}
         self.lock = threading.Lock()
         self.cdn_port = 0
+        self.dropped: set[str] = set()
 
 
 def make_handler(state: State, cdn: bool):
@@ -224,6 +226,16 @@ def make_handler(state: State, cdn: bool):
                 return
             rate = state.args.throttle if throttle else 0
             chunk = 16384
+            if throttle and state.args.drop_once:
+                with state.lock:
+                    drop = e["path"] not in state.dropped
+                    state.dropped.add(e["path"])
+                if drop:
+                    self.wfile.write(body[:state.args.drop_once])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
             for i in range(0, len(body), chunk):
                 self.wfile.write(body[i:i + chunk])
                 if rate:
@@ -240,6 +252,7 @@ def main():
     parser.add_argument("--token")
     parser.add_argument("--throttle", type=int, default=0)
     parser.add_argument("--corrupt")
+    parser.add_argument("--drop-once", type=int, default=0)
     parser.add_argument("--log")
     args = parser.parse_args()
     state = State(args)

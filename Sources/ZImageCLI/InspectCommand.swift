@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
 
@@ -42,6 +43,7 @@ public struct InspectCommand: ParsableCommand {
                     let weights = try model.weights(of: component.name)
                     entry.files = weights.shards.map { ($0.path as NSString).lastPathComponent }
                     entry.tensors = InspectReport.tensors(of: weights)
+                    entry.layout = SplitFiles.layoutDescription(of: weights)
                 }
                 components.append(entry)
             }
@@ -52,6 +54,7 @@ public struct InspectCommand: ParsableCommand {
         var entry = InspectReport.Component(name: (path as NSString).lastPathComponent, className: nil)
         entry.files = weights.shards.map { ($0.path as NSString).lastPathComponent }
         entry.tensors = InspectReport.tensors(of: weights)
+        entry.layout = SplitFiles.layoutDescription(of: weights)
         return InspectReport(path: path, pipeline: nil, components: [entry], listTensors: true)
     }
 }
@@ -70,6 +73,8 @@ public struct InspectReport {
         public var className: String?
         public var files: [String] = []
         public var tensors: [TensorRow] = []
+        /// The layout detected from the keys and what loading does with it (nil: not a Z-Image part).
+        public var layout: String?
         public var totalBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
         public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.count } }
         /// Bytes per dtype, e.g. `["BF16": 123]`.
@@ -104,6 +109,7 @@ public struct InspectReport {
             lines.append("\(component.name)\(kind): \(component.tensors.count) tensors, "
                 + "\(component.parameterCount) parameters, \(ByteCount.format(component.totalBytes)) [\(dtypes)]"
                 + " in \(component.files.count) file(s)")
+            if let layout = component.layout { lines.append("  layout: \(layout)") }
             if listTensors {
                 let width = component.tensors.map(\.name.count).max() ?? 0
                 for row in component.tensors {
@@ -125,6 +131,7 @@ public struct InspectReport {
                 [
                     "name": component.name,
                     "class": component.className ?? NSNull(),
+                    "layout": component.layout ?? NSNull(),
                     "files": component.files,
                     "total_bytes": component.totalBytes,
                     "parameters": component.parameterCount,

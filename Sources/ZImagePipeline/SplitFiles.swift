@@ -126,3 +126,29 @@ extension SplitFiles {
         }
     }
 }
+
+extension SplitFiles {
+    /// What `zimage inspect` says about a checkpoint's layout and what loading does with it.
+    public static func layoutDescription(of weights: WeightSet) -> String? {
+        let keys = weights.entries.keys
+        switch role(of: weights) {
+        case .transformer:
+            guard SingleFileLayout.isComfyTransformer(weights) else {
+                return "diffusers transformer: loaded as it is"
+            }
+            let prefixed = keys.contains { $0.hasPrefix("model.diffusion_model.") }
+            return "ComfyUI (Lumina2/NextDiT) transformer" + (prefixed ? " saved with model.diffusion_model." : "")
+                + ": keys renamed to diffusers', each fused attention.qkv cut into q, k, v at load"
+        case .vae:
+            return SingleFileLayout.isBFLAutoencoder(weights)
+                ? "BFL/LDM VAE (Flux ae.safetensors): decoder keys renamed to diffusers', 1x1 attention kernels read as linear weights"
+                : "diffusers VAE: loaded as it is"
+        case .textEncoder:
+            return keys.contains { $0.hasPrefix("model.") }
+                ? "Qwen3 text encoder (Qwen3ForCausalLM keys, model.): loaded as it is"
+                : "Qwen3 text encoder (Qwen3Model keys): the model. prefix is added at load"
+        case nil:
+            return nil
+        }
+    }
+}

@@ -158,3 +158,37 @@ func temporaryFolder() throws -> String {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// `vae/config.json` as diffusers' `AutoencoderKL` reads it.
+@Suite struct AutoencoderConfigurationTests {
+    func decode(_ json: String) throws -> AutoencoderConfiguration {
+        try JSONDecoder().decode(AutoencoderConfiguration.self, from: Data(json.utf8))
+    }
+
+    @Test func diffusersDefaultsAndTheRealConfig() throws {
+        let defaults = try decode("{}")
+        #expect(defaults == AutoencoderConfiguration(inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [64],
+                                                     layersPerBlock: 1, normNumGroups: 32, scalingFactor: 0.18215,
+                                                     shiftFactor: nil, midBlockAddAttention: true, usePostQuantConv: true))
+        let tiny = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
+                                                     path: Fixtures.path("tiny-zimage/vae/config.json"))
+        #expect(tiny.blockOutChannels == [16, 32, 32, 32] && tiny.normNumGroups == 8 && tiny.usePostQuantConv == false)
+        // What the encoder writes (the demo model) reads back the same.
+        let data = try JSONEncoder().encode(AutoencoderConfiguration.zImageTurbo)
+        #expect(try JSONDecoder().decode(AutoencoderConfiguration.self, from: data) == .zImageTurbo)
+    }
+
+    @Test func badValuesNameTheField() {
+        func detail(_ json: String) -> String {
+            do { _ = try decode(json); return "decoded" } catch let error as DecodingError {
+                return ComponentConfiguration.describe(error)
+            } catch { return "\(error)" }
+        }
+        #expect(detail(#"{"block_out_channels": [16, "32"]}"#) == "field 'block_out_channels[1]': expected an integer")
+        #expect(detail(#"{"act_fn": "gelu"}"#).hasPrefix("field 'act_fn' is 'gelu'"))
+        #expect(detail(#"{"block_out_channels": [16, 24], "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"], "norm_num_groups": 16}"#)
+            .hasPrefix("field 'norm_num_groups' (16) does not divide"))
+        #expect(detail(#"{"up_block_types": ["AttnUpDecoderBlock2D"]}"#).hasPrefix("field 'up_block_types' contains"))
+        #expect(detail(#"{"scaling_factor": 0}"#).hasPrefix("field 'scaling_factor'"))
+    }
+}

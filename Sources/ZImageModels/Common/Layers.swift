@@ -50,7 +50,7 @@ public enum ComponentConfiguration {
     }
 
     /// "field 'hidden_size': expected Int" rather than the decoder's debug dump.
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         func field(_ path: [any CodingKey]) -> String {
             path.isEmpty ? "the top level" : "field '" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
                 .joined(separator: ".").replacingOccurrences(of: ".[", with: "[") + "'"

@@ -54,7 +54,15 @@ enum ModelSource {
         if let model, FileManager.default.fileExists(atPath: model + "/tokenizer/tokenizer.json") {
             return model + "/tokenizer"
         }
+        // Z-Image-Turbo's own tokenizer when the Hugging Face cache has it (`zimage pull --include 'tokenizer/*'`).
+        if let repo = try? RepositoryID("Tongyi-MAI/Z-Image-Turbo") {
+            let cache = HubCache(root: HubEnvironment.current().cacheDirectory, repo: repo)
+            if let commit = cache.commit(for: "main"),
+               FileManager.default.fileExists(atPath: cache.snapshot(commit) + "/tokenizer/tokenizer.json") {
+                return cache.snapshot(commit) + "/tokenizer"
+            }
+        }
         throw CLIError("--tokenizer DIR is needed: ComfyUI's files carry no tokenizer (give a folder with "
-            + "tokenizer.json, such as the tokenizer/ folder of a Tongyi-MAI/Z-Image-Turbo download)")
+            + "tokenizer.json, or run `zimage pull Tongyi-MAI/Z-Image-Turbo --include 'tokenizer/*'` once)")
     }
 }

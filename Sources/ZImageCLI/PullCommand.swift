@@ -22,6 +22,13 @@ public struct PullCommand: AsyncParsableCommand {
     @Option(help: "Branch, tag or commit.")
     var revision: String = "main"
 
+    @Option(help: ArgumentHelp("Only files matching this pattern (fnmatch, as huggingface_hub's allow_patterns; repeatable), e.g. 'tokenizer/*'.",
+                               valueName: "pattern"))
+    var include: [String] = []
+
+    @Option(help: ArgumentHelp("Skip files matching this pattern (repeatable).", valueName: "pattern"))
+    var exclude: [String] = []
+
     @Option(help: "Files downloaded at once.")
     var jobs: Int = 8
 
@@ -39,7 +46,8 @@ public struct PullCommand: AsyncParsableCommand {
         let started = Date()
         let result: SnapshotDownloader.Result
         do {
-            result = try await downloader.pull(repo: RepositoryID(repo), revision: revision) { line.update($0) }
+            result = try await downloader.pull(repo: RepositoryID(repo), revision: revision, include: include,
+                                               exclude: exclude) { line.update($0) }
         } catch let error as HubError {
             line.finish()
             throw CLIError("\(error)")

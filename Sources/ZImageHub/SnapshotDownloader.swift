@@ -34,7 +34,7 @@ public final class SnapshotDownloader: Sendable {
     }
 
     /// Pulls `revision` of `repo`. Offline (`HF_HUB_OFFLINE`), answers from the cache or fails.
-    public func pull(repo: RepositoryID, revision: String = "main",
+    public func pull(repo: RepositoryID, revision: String = "main", include: [String] = [], exclude: [String] = [],
                      progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Result {
         guard !revision.isEmpty, !revision.contains(".."), !revision.hasPrefix("/"),
               revision.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value != 127 })
@@ -47,7 +47,9 @@ public final class SnapshotDownloader: Sendable {
         }
         let client = HubClient(environment: environment)
         do {
-            let result = try await pull(cache: cache, client: client, revision: revision, progress: progress)
+            let filter = FileFilter(include: include, exclude: exclude)
+            let result = try await pull(cache: cache, client: client, revision: revision, filter: filter,
+                                        progress: progress)
             await client.shutdown()
             return result
         } catch {
@@ -56,7 +58,7 @@ public final class SnapshotDownloader: Sendable {
         }
     }
 
-    private func pull(cache: HubCache, client: HubClient, revision: String,
+    private func pull(cache: HubCache, client: HubClient, revision: String, filter: FileFilter,
                       progress: @escaping @Sendable (Progress) -> Void) async throws -> Result {
         let info = try await client.repositoryInfo(repo: cache.repo, revision: revision)
         let commit = info.commit
@@ -70,14 +72,15 @@ public final class SnapshotDownloader: Sendable {
             }))
             if TreeListing.read(path: cache.tree(commit)) != listing { try listing.write(path: cache.tree(commit)) }
         }
-        try checkSpace(cache: cache, files: info.files)
+        let files = info.files.filter { filter.accepts($0.path) }
+        try checkSpace(cache: cache, files: files)
 
-        let total = info.files.reduce(Int64(0)) { $0 + ($1.lfsSize ?? $1.size ?? 0) }
-        let state = NIOLockedValueBox(Progress(totalBytes: total, doneBytes: 0, totalFiles: info.files.count,
+        let total = files.reduce(Int64(0)) { $0 + ($1.lfsSize ?? $1.size ?? 0) }
+        let state = NIOLockedValueBox(Progress(totalBytes: total, doneBytes: 0, totalFiles: files.count,
                                                doneFiles: 0, finished: nil))
         let fetched = NIOLockedValueBox(Int64(0))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var pending = info.files[...]
+            var pending = files[...]
             func startNext() {
                 guard let file = pending.popFirst() else { return }
                 group.addTask {
@@ -101,7 +104,7 @@ public final class SnapshotDownloader: Sendable {
             for _ in 0..<parallelism { startNext() }
             while try await group.next() != nil { startNext() }
         }
-        return Result(snapshot: cache.snapshot(commit), commit: commit, files: info.files.count,
+        return Result(snapshot: cache.snapshot(commit), commit: commit, files: files.count,
                       downloadedBytes: fetched.withLockedValue { $0 })
     }
 
@@ -141,5 +144,21 @@ public final class SnapshotDownloader: Sendable {
         }
         guard let available = FileOps.availableBytes(cache.root), needed > available else { return }
         throw HubError.insufficientSpace(path: cache.root, needed: needed, available: available)
+    }
+}
+
+/// huggingface_hub's `filter_repo_objects`: `fnmatch` patterns (a `*` crosses folders; a pattern
+/// ending in `/` means everything under that folder); no include pattern means every file.
+struct FileFilter: Sendable {
+    var include: [String]
+    var exclude: [String]
+
+    static func matches(_ path: String, _ pattern: String) -> Bool {
+        let pattern = pattern.hasSuffix("/") ? pattern + "*" : pattern
+        return fnmatch(pattern, path, 0) == 0
+    }
+
+    func accepts(_ path: String) -> Bool {
+        (include.isEmpty || include.contains { Self.matches(path, $0) }) && !exclude.contains { Self.matches(path, $0) }
     }
 }

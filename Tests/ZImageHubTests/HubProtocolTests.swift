@@ -72,6 +72,16 @@ import Testing
         // Pulled again: nothing downloaded.
         let again = try await SnapshotDownloader(environment: environment).pull(repo: RepositoryID("org/name"))
         #expect(again.downloadedBytes == 0)
+        // Only some files: the others stay out of the snapshot, which is then incomplete for --model.
+        let partialCache = cacheRoot + "-partial"
+        let some = try await SnapshotDownloader(environment: HubEnvironment(endpoint: server.endpoint, token: "secret",
+                                                                            cacheDirectory: partialCache))
+            .pull(repo: RepositoryID("org/name"), include: ["*.json"])
+        #expect(some.files == 1 && FileManager.default.fileExists(atPath: some.snapshot + "/model_index.json"))
+        #expect(!FileManager.default.fileExists(atPath: some.snapshot + "/big.bin"))
+        #expect(throws: HubError.self) {
+            try ModelLocator.resolve("org/name", environment: HubEnvironment(cacheDirectory: partialCache))
+        }
         // A partial blob is resumed, not restarted.
         let cache = HubCache(root: cacheRoot, repo: try RepositoryID("org/name"))
         let big = try FileManager.default.destinationOfSymbolicLink(atPath: result.snapshot + "/big.bin")

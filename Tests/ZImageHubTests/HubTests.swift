@@ -100,6 +100,16 @@ func temporaryFolder() throws -> String {
         #expect(sha256.finish().value == "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03")
     }
 
+    @Test func patternsFilterAsHuggingFaceHubDoes() {
+        let all = FileFilter(include: [], exclude: [])
+        #expect(all.accepts("transformer/a.safetensors"))
+        let tokenizer = FileFilter(include: ["tokenizer/*", "*.json"], exclude: ["*.md"])
+        #expect(tokenizer.accepts("tokenizer/tokenizer.json") && tokenizer.accepts("model_index.json"))
+        #expect(tokenizer.accepts("vae/config.json"))   // fnmatch's * crosses folders, as Python's does
+        #expect(!tokenizer.accepts("vae/diffusion_pytorch_model.safetensors") && !tokenizer.accepts("README.md"))
+        #expect(FileFilter(include: ["text_encoder/"], exclude: []).accepts("text_encoder/model.safetensors"))
+    }
+
     @Test func aFullDiskIsATypedError() throws {
         guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
         let file = try AppendFile(path: "/dev/full")

@@ -40,6 +40,7 @@ struct BlobDownload {
         progress(have)
         // A dropped connection is retried (three times, 1 s, 2 s, 4 s apart) from where it stopped, as
         // huggingface_hub's http_get does; the bytes written so far are exactly the bytes hashed.
+        if FileOps.size(partial) == nil { try AppendFile(path: partial).close() }   // an empty file has no bytes to append
         var fetched: Int64 = 0, attempt = 0
         while let offset = FileOps.size(partial) ?? Optional(0), offset < metadata.size {
             do {

@@ -44,6 +44,7 @@ import Testing
             "model_index.json": Data(#"{"_class_name": "ZImagePipeline"}"#.utf8),
             "vae/diffusion_pytorch_model.safetensors": Data((0..<4096).map { UInt8($0 % 251) }),
             "big.bin": Data((0..<(1 << 20)).map { UInt8(($0 * 7) % 256) }),
+            "empty.txt": Data(),
         ]
         for (path, data) in files {
             let full = root + "/org/name/" + path
@@ -63,12 +64,12 @@ import Testing
         let progress = ProgressLog()
         let result = try await SnapshotDownloader(environment: environment)
             .pull(repo: RepositoryID("org/name")) { progress.add($0) }
-        #expect(result.commit == Self.commit && result.files == 3)
+        #expect(result.commit == Self.commit && result.files == 4)
         #expect(result.downloadedBytes == Int64(files.values.reduce(0) { $0 + $1.count }))
         for (path, data) in files {
             #expect(FileManager.default.contents(atPath: result.snapshot + "/" + path) == data, "\(path)")
         }
-        #expect(progress.all.contains { $0.doneFiles == 3 && $0.doneBytes == $0.totalBytes })
+        #expect(progress.all.contains { $0.doneFiles == 4 && $0.doneBytes == $0.totalBytes })
         // Pulled again: nothing downloaded.
         let again = try await SnapshotDownloader(environment: environment).pull(repo: RepositoryID("org/name"))
         #expect(again.downloadedBytes == 0)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZImageHub
 import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
@@ -12,7 +13,7 @@ public struct InspectCommand: ParsableCommand {
         discussion: "A corrupt file is reported with what is wrong and a non-zero exit status."
     )
 
-    @Argument(help: "A .safetensors file, a *.safetensors.index.json, or a model directory with model_index.json.")
+    @Argument(help: "A .safetensors file, a *.safetensors.index.json, a model directory with model_index.json, or ORG/NAME in the Hugging Face cache.")
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
@@ -29,7 +30,8 @@ public struct InspectCommand: ParsableCommand {
     }
 
     /// Builds the report without printing (tests call this).
-    public static func report(path: String, listTensors: Bool = true) throws -> InspectReport {
+    public static func report(path given: String, listTensors: Bool = true) throws -> InspectReport {
+        let path = try ModelLocator.resolve(given)   // ORG/NAME in the Hugging Face cache, else the path itself
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CLIError("\(path): no such file or directory")

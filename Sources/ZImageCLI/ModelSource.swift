@@ -39,7 +39,10 @@ enum ModelSource {
         }
         guard let resolved else { return nil }
         if FileManager.default.fileExists(atPath: resolved + "/model_index.json") {
-            return try ZImagePipeline(modelDirectory: resolved, backend: backend, precision: precision)
+            let pipeline = try ZImagePipeline(modelDirectory: resolved, backend: backend, precision: precision)
+            // A cached repository is named by the repository, not by its snapshot's commit folder.
+            if let model, resolved != model { pipeline.modelName = displayName(model) }
+            return pipeline
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -47,6 +50,11 @@ enum ModelSource {
         }
         let files = try SplitFiles.detect(in: resolved, tokenizer: tokenizerFolder(split.tokenizer, model: resolved))
         return try ZImagePipeline(splitFiles: files, backend: backend, precision: precision)
+    }
+
+    /// `Z-Image-Turbo` for `Tongyi-MAI/Z-Image-Turbo@rev`.
+    static func displayName(_ repository: String) -> String {
+        String(repository.split(separator: "@").first?.split(separator: "/").last ?? Substring(repository))
     }
 
     private static func tokenizerFolder(_ given: String?, model: String?) throws -> String {

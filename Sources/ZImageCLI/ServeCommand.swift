@@ -49,10 +49,7 @@ public struct ServeCommand: AsyncParsableCommand {
             ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
         let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: chosen)
         let pipeline = try named ?? ZImagePipeline(modelDirectory: DemoModel.ensure(), backend: backend, precision: chosen)
-        // A cached repository is named by the repository, not by its snapshot's commit folder.
-        let name = model.map { RepositoryID.looksLikeRepository($0) && !FileManager.default.fileExists(atPath: $0)
-            ? String($0.split(separator: "/").last ?? "") : pipeline.modelName }
-        let engine = PipelineEngine(pipeline: pipeline, modelName: named == nil ? "z-image-demo" : name ?? pipeline.modelName,
+        let engine = PipelineEngine(pipeline: pipeline, modelName: named == nil ? "z-image-demo" : pipeline.modelName,
                                     deviceDescription: "\(backend.device) (\(chosen.rawValue))", isDemoModel: named == nil)
         var options = ServerOptions(dataDirectory: dataDir ?? ServerOptions.defaultDataDirectory())
         options.host = host

@@ -60,7 +60,7 @@ public final class ZImagePipeline {
     /// The scheduler's `shift` from scheduler_config.json.
     public let shift: Float
     /// A short name for infotext (the model folder's name).
-    public let modelName: String
+    public var modelName: String
     static let version = "zimage 0.1"
 
     /// Loads every component of a diffusers model directory (verified loads; memory-mapped where

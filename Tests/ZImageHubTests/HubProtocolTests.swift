@@ -107,6 +107,21 @@ import Testing
         #expect(resumed.count == 1 && resumed[0].contains(#""range": "bytes="#), "\(log)")
     }
 
+    @Test func namesThatLeaveTheSnapshotAreRefused() async throws {
+        let (root, _) = try makeRepo()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["../../../escape.txt", "/etc/passwd", "a//b", "./x"] {
+            let server = try Server(root: root, arguments: ["--extra-sibling", name])
+            let environment = HubEnvironment(endpoint: server.endpoint, cacheDirectory: root + "/cache")
+            await #expect { try await SnapshotDownloader(environment: environment).pull(repo: RepositoryID("org/name")) }
+                throws: { error in
+                    guard case HubError.protocolViolation(_, let detail) = error else { return false }
+                    return detail.contains("unsafe file name")
+                }
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/escape.txt"))
+    }
+
     @Test func errorsAreTyped() async throws {
         let (root, _) = try makeRepo()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -17,7 +17,8 @@ RevisionNotFound, EntryNotFound; a wrong token is a 401.
 
 Options: --token T (require it), --throttle B (CDN bytes per second), --corrupt PATH (flip one
 byte of that file as served), --drop-once N (the first CDN answer for each object stops after N
-bytes and closes the connection), --log FILE (one JSON line per request). Prints "ready PORT CDNPORT".
+bytes and closes the connection), --extra-sibling NAME (list a name that is not there, such as
+../evil), --log FILE (one JSON line per request). Prints "ready PORT CDNPORT".
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def make_handler(state: State, cdn: bool):
                         if e["lfs"]:
                             s["lfs"] = {"sha256": e["sha256"], "size": e["size"], "pointerSize": e["pointer_size"]}
                     siblings.append(s)
+                for name in state.args.extra_sibling or []:
+                    siblings.append({"rfilename": name, "size": 1, "blobId": "0" * 40})
                 body = json.dumps({"id": repo.name, "modelId": repo.name, "sha": COMMIT, "private": False,
                                    "siblings": siblings}).encode()
                 return self.reply(200, {"Content-Type": "application/json"}, body)
@@ -253,6 +256,7 @@ def main():
     parser.add_argument("--throttle", type=int, default=0)
     parser.add_argument("--corrupt")
     parser.add_argument("--drop-once", type=int, default=0)
+    parser.add_argument("--extra-sibling", action="append", help="list a file name that is not there (e.g. ../x)")
     parser.add_argument("--log")
     args = parser.parse_args()
     state = State(args)

@@ -194,6 +194,8 @@ def main():
                              env=env(cache, "http://127.0.0.1:9", HF_HUB_OFFLINE=1), capture_output=True, text=True)
         if gen.returncode != 0 or not gen.stdout.strip().endswith("00000-1.png"):
             fail(f"generate --model {REPO} failed: {gen.stderr}")
+        if b"Model: tiny-zimage" not in Path(gen.stdout.strip()).read_bytes():
+            fail("the PNG's parameters do not name the repository")
         offline = pull(zimage, env(cache, "http://127.0.0.1:9", HF_HUB_OFFLINE=1), REPO)
         if offline.returncode != 0 or COMMIT not in offline.stdout:
             fail(f"offline pull of a cached repo failed: {offline.stderr}")

@@ -248,6 +248,14 @@ def make_handler(state: State, cdn: bool):
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # clients killed mid-transfer are expected
+            super().handle_error(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)
@@ -260,9 +268,8 @@ def main():
     parser.add_argument("--log")
     args = parser.parse_args()
     state = State(args)
-    hub = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state, cdn=False))
-    cdn = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state, cdn=True))
-    hub.daemon_threads = cdn.daemon_threads = True
+    hub = QuietServer(("127.0.0.1", args.port), make_handler(state, cdn=False))
+    cdn = QuietServer(("127.0.0.1", 0), make_handler(state, cdn=True))
     state.cdn_port = cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
     print(f"ready {hub.server_address[1]} {state.cdn_port}", flush=True)

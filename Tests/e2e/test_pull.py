@@ -2,7 +2,8 @@
 """`zimage pull` against a Hub look-alike on 127.0.0.1 (Tests/e2e/hub_server.py).
 
 Checks: a full pull; an interrupted pull (SIGKILL) resumed by a new process with Range; the cache
-read back unchanged by huggingface_hub.snapshot_download(local_files_only=True) and hf_hub_download;
+read back unchanged by huggingface_hub.snapshot_download(local_files_only=True) and hf_hub_download,
+and equal, entry for entry, to the cache huggingface_hub itself writes from the same server;
 `--model org/name` resolving through the cache; HF_HUB_OFFLINE; the token sent to the Hub and
 never to the CDN; and clear errors (exit 1, nothing half-written in snapshots/) for a corrupted
 byte, a 404, a wrong token and a full disk.
@@ -187,6 +188,36 @@ def main():
         if again.returncode != 0 or "0 B downloaded" not in again.stderr:
             fail(f"a second pull downloaded again: {again.stderr}")
         print("pull: huggingface_hub.snapshot_download(local_files_only=True) reads the cache unchanged")
+
+        # 2b. huggingface_hub itself downloads the repo from the look-alike: its cache has exactly the
+        # entries, link targets, refs and tree listing zimage wrote, and zimage generates from it.
+        hf_cache = work / "hf" / "hub"
+        code = f"from huggingface_hub import snapshot_download; print(snapshot_download({REPO!r}))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env(hf_cache, fast.endpoint, HF_TOKEN="hf_right"))
+        if out.returncode != 0:
+            fail(f"huggingface_hub could not download from the look-alike: {out.stderr[-2000:]}")
+
+        def entries(root: Path) -> list[str]:
+            return sorted(f"{'l' if p.is_symlink() else 'd' if p.is_dir() else 'f'} {p.relative_to(root)} "
+                          f"{os.readlink(p) if p.is_symlink() else ''}" for p in root.rglob("*"))
+        ours, theirs = entries(cache), entries(hf_cache)
+        if ours != theirs:
+            fail(f"the caches differ: {sorted(set(ours) ^ set(theirs))[:10]}")
+        storage = "models--zimage-test--tiny-zimage"
+        for rel in ("CACHEDIR.TAG", f"{storage}/refs/main"):
+            if (cache / rel).read_bytes() != (hf_cache / rel).read_bytes():
+                fail(f"{rel} differs from huggingface_hub's")
+        tree = f"{storage}/trees/{COMMIT}.json"
+        if json.loads((cache / tree).read_text()) != json.loads((hf_cache / tree).read_text()):
+            fail("trees/<commit>.json differs from huggingface_hub's")
+        gen = subprocess.run([zimage, "generate", "--model", REPO, "--prompt", "a fox", "--width", "64", "--height", "64",
+                              "--steps", "2", "--seed", "2", "--output", str(work / "hf-images")],
+                             env=env(hf_cache, "http://127.0.0.1:9", HF_HUB_OFFLINE=1), capture_output=True, text=True)
+        if gen.returncode != 0:
+            fail(f"generate from huggingface_hub's cache failed: {gen.stderr}")
+        print("pull: huggingface_hub's own download of the repo gives the same cache entries, refs and listing; "
+              "zimage generates from it")
 
         # 3. --model ORG/NAME through the cache, online and with HF_HUB_OFFLINE; offline pull answers from it.
         gen = subprocess.run([zimage, "generate", "--model", REPO, "--prompt", "a fox", "--width", "64",

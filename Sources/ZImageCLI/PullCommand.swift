@@ -89,7 +89,7 @@ final class PullProgressLine: Sendable {
         }
         guard draw.0 else { return }
         let total = max(progress.totalBytes, 1), done = min(max(progress.doneBytes, 0), total)
-        let width = 30, filled = Int(Int64(width) * done / total)
+        let width = 30, filled = Int(Double(width) * Double(done) / Double(total))
         let rate = Double(done) / max(draw.1, 1e-3)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         write("\r[\(bar)] \(DownloadSize.format(done)) / \(DownloadSize.format(progress.totalBytes))  "

@@ -44,7 +44,7 @@ struct BlobDownload {
         var fetched: Int64 = 0, attempt = 0
         while let offset = FileOps.size(partial) ?? Optional(0), offset < metadata.size {
             do {
-                fetched += try await fetch(into: partial, from: offset, hasher: &hasher)
+                fetched = fetched.saturatingAdd(try await fetch(into: partial, from: offset, hasher: &hasher))
                 break
             } catch HubError.network(_, _) where attempt < 3 && !Task.isCancelled {
                 attempt += 1
@@ -118,15 +118,15 @@ struct BlobDownload {
         do {
             for try await chunk in response.body {
                 let count = Int64(chunk.readableBytes)
-                guard written + count <= metadata.size else {
-                    throw HubError.sizeMismatch(file: file, expected: metadata.size, found: written + count)
+                guard count <= metadata.size - written else {
+                    throw HubError.sizeMismatch(file: file, expected: metadata.size, found: written.saturatingAdd(count))
                 }
                 try chunk.withUnsafeReadableBytes { bytes in
                     try output.write(bytes)
                     hasher.update(bytes)
                 }
                 written += count
-                fetched += count
+                fetched = fetched.saturatingAdd(count)
                 progress(count)
             }
         } catch let error as HubError {

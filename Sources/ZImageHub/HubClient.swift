@@ -158,7 +158,7 @@ public final class HubClient: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed { return "the server closed the connection" }
         return "\(error)"
     }
 

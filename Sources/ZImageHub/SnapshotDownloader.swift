@@ -75,7 +75,7 @@ public final class SnapshotDownloader: Sendable {
         let files = info.files.filter { filter.accepts($0.path) }
         try checkSpace(cache: cache, files: files)
 
-        let total = files.reduce(Int64(0)) { $0 + ($1.lfsSize ?? $1.size ?? 0) }
+        let total = files.reduce(Int64(0)) { $0.saturatingAdd($1.lfsSize ?? $1.size ?? 0) }
         let state = NIOLockedValueBox(Progress(totalBytes: total, doneBytes: 0, totalFiles: files.count,
                                                doneFiles: 0, finished: nil))
         let fetched = NIOLockedValueBox(Int64(0))
@@ -86,13 +86,13 @@ public final class SnapshotDownloader: Sendable {
                 group.addTask {
                     let bytes = try await self.download(file, commit: commit, cache: cache, client: client) { delta in
                         let snapshot = state.withLockedValue { value -> Progress in
-                            value.doneBytes += delta
+                            value.doneBytes = value.doneBytes.saturatingAdd(delta)
                             value.finished = nil
                             return value
                         }
                         progress(snapshot)
                     }
-                    fetched.withLockedValue { $0 += bytes }
+                    fetched.withLockedValue { $0 = $0.saturatingAdd(bytes) }
                     let snapshot = state.withLockedValue { value -> Progress in
                         value.doneFiles += 1
                         value.finished = file.path
@@ -140,7 +140,7 @@ public final class SnapshotDownloader: Sendable {
             let etag = file.lfsSHA256?.lowercased() ?? file.blobID ?? ""
             guard !CommitHash.isValidEtag(etag) || FileOps.size(cache.blob(etag)) != size else { continue }
             let partial = CommitHash.isValidEtag(etag) ? FileOps.size(cache.incomplete(etag)) ?? 0 : 0
-            needed += max(0, size - min(partial, size))
+            needed = needed.saturatingAdd(max(0, size - min(max(partial, 0), size)))
         }
         guard let available = FileOps.availableBytes(cache.root), needed > available else { return }
         throw HubError.insufficientSpace(path: cache.root, needed: needed, available: available)
@@ -160,5 +160,13 @@ struct FileFilter: Sendable {
 
     func accepts(_ path: String) -> Bool {
         (include.isEmpty || include.contains { Self.matches(path, $0) }) && !exclude.contains { Self.matches(path, $0) }
+    }
+}
+
+extension Int64 {
+    /// Sizes come from the server: sums saturate instead of trapping.
+    func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

@@ -39,7 +39,10 @@ public struct SplitFiles: Sendable, Equatable {
     public static func transformerWeights(_ path: String) throws -> WeightSet {
         let weights = try WeightSet(path: path)
         return SingleFileLayout.isComfyTransformer(weights) ? try SingleFileLayout.comfyTransformer(weights)
-            : try weights.renamingKeys { $0.hasPrefix("model.diffusion_model.") ? String($0.dropFirst(22)) : $0 }
+            : try weights.renamingKeys { key in
+                let prefix = "model.diffusion_model."
+                return key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : key
+            }
     }
 
     /// The VAE's weights under diffusers names.

@@ -84,7 +84,11 @@ func temporaryFolder() throws -> String {
         #expect(throws: ModelLocator.LocatorError.notFound(argument: "org/other", cache: root)) {
             try ModelLocator.resolve("org/other", environment: HubEnvironment(cacheDirectory: root))
         }
+        #expect(HubCache.cachedModels(in: root).isEmpty)   // incomplete, and no model_index.json
         try cache.link(file: "c.json", commit: commit, etag: etag)
+        try cache.link(file: "model_index.json", commit: commit, etag: etag)
+        #expect(HubCache.cachedModels(in: root) == [CachedModel(repo: "org/name", revision: "main", commit: commit,
+                                                                snapshot: cache.snapshot(commit))])
         #expect(try ModelLocator.resolve("org/name", environment: HubEnvironment(cacheDirectory: root))
             == cache.snapshot(commit))
         #expect(try ModelLocator.resolve(root, environment: HubEnvironment(cacheDirectory: root)) == root)

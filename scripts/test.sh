@@ -46,6 +46,9 @@ for file in Tests/Fixtures/corrupt/*.safetensors; do
     fi
 done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
+for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors; do   # ComfyUI files: each layout detected
+    "$bin" inspect --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["components"][0]["layout"], d'
+done
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
 echo "inspect: every corrupt fixture refused with exit 1 and a message"
 

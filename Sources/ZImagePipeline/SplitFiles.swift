@@ -52,6 +52,27 @@ public struct SplitFiles: Sendable, Equatable {
     }
 }
 
+extension SplitFiles {
+    /// Runs `load`, adding the file to the component named in key errors ("transformer (path)").
+    static func naming<T>(_ file: String, _ load: () throws -> T) throws -> T {
+        do {
+            return try load()
+        } catch let error as WeightLoadingError {
+            let named = { (component: String) in "\(component) (\(file))" }
+            switch error {
+            case .missingKeys(let component, let keys): throw WeightLoadingError.missingKeys(component: named(component), keys: keys)
+            case .unexpectedKeys(let component, let keys):
+                throw WeightLoadingError.unexpectedKeys(component: named(component), keys: keys)
+            case .shapeMismatch(let component, let key, let expected, let found):
+                throw WeightLoadingError.shapeMismatch(component: named(component), key: key, expected: expected, found: found)
+            case .dtypeNotLoadable(let component, let key, let dtype):
+                throw WeightLoadingError.dtypeNotLoadable(component: named(component), key: key, dtype: dtype)
+            default: throw error
+            }
+        }
+    }
+}
+
 extension Qwen3Configuration {
     /// Qwen3-4B as Z-Image-Turbo uses it (the Hub's `text_encoder/config.json`).
     public static let qwen3_4B = Qwen3Configuration(
@@ -65,15 +86,19 @@ extension ZImagePipeline {
                             backend: any Backend, precision: Precision = .float32) throws {
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
         let tokenizer = try BPETokenizer(path: (files.tokenizer as NSString).appendingPathComponent("tokenizer.json"))
-        let textEncoder = try Qwen3TextEncoder(configuration: configurations.textEncoder,
-                                               weights: WeightSet(path: files.textEncoder), backend: backend,
-                                               dtype: weightDType)
-        let transformer = try ZImageTransformer(configuration: configurations.transformer,
-                                                weights: SplitFiles.transformerWeights(files.transformer),
-                                                backend: backend, dtype: weightDType)
-        let decoder = try VAEDecoder(configuration: configurations.autoencoder,
-                                     weights: SplitFiles.autoencoderWeights(files.vae), backend: backend,
-                                     dtype: weightDType)
+        let textEncoder = try SplitFiles.naming(files.textEncoder) {
+            try Qwen3TextEncoder(configuration: configurations.textEncoder, weights: WeightSet(path: files.textEncoder),
+                                 backend: backend, dtype: weightDType)
+        }
+        let transformer = try SplitFiles.naming(files.transformer) {
+            try ZImageTransformer(configuration: configurations.transformer,
+                                  weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
+                                  dtype: weightDType)
+        }
+        let decoder = try SplitFiles.naming(files.vae) {
+            try VAEDecoder(configuration: configurations.autoencoder, weights: SplitFiles.autoencoderWeights(files.vae),
+                           backend: backend, dtype: weightDType)
+        }
         self.init(backend: backend, precision: precision, tokenizer: tokenizer, textEncoder: textEncoder,
                   transformer: transformer, decoder: decoder, shift: configurations.shift,
                   modelName: URL(fileURLWithPath: files.transformer).deletingPathExtension().lastPathComponent)

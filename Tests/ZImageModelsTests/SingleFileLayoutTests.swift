@@ -110,8 +110,25 @@ import ZImageWeights
         let a = try split.generate(parameters) { _ in true }.map(\.image.pixels)
         let b = try directory.generate(parameters) { _ in true }.map(\.image.pixels)
         #expect(a == b)
-        // The real model's configurations refuse the tiny files by key and shape.
-        #expect(throws: WeightLoadingError.self) { try ZImagePipeline(splitFiles: files, backend: backend) }
+        // The real model's configurations refuse the tiny files by key and shape, naming the file.
+        #expect { try ZImagePipeline(splitFiles: files, backend: backend) } throws: { error in
+            guard case WeightLoadingError.missingKeys(let component, _) = error else { return false }
+            return component == "text_encoder (\(files.textEncoder))"
+        }
+        // A transformer file that lost a layer's fused projection: refused, naming file and key.
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let source = try SafetensorsFile(path: files.transformer)
+        let kept = try source.names.filter { $0 != "layers.1.attention.qkv.weight" }.map { name in
+            let tensor = try source.tensor(name, on: backend)
+            return try SafetensorsWriter.Entry(name: name, values: tensor.toFloats(), shape: tensor.shape)
+        }
+        try SafetensorsWriter.write(kept, to: folder + "/broken.safetensors")
+        var broken = files
+        broken.transformer = folder + "/broken.safetensors"
+        #expect(throws: WeightLoadingError.missingKeys(component: "transformer (\(broken.transformer))", keys: [
+            "layers.1.attention.to_k.weight", "layers.1.attention.to_q.weight", "layers.1.attention.to_v.weight",
+        ])) { try ZImagePipeline(splitFiles: broken, configurations: configurations, backend: backend) }
     }
 }
 

@@ -14,9 +14,11 @@ import Foundation
 ///
 /// Only complete, verified blobs are ever linked into `snapshots/`.
 public struct HubCache: Sendable {
+    /// The hub cache folder (`HF_HUB_CACHE`).
     public let root: String
     public let repo: RepositoryID
 
+    /// The layout of `repo` under `root`; nothing is read or written yet.
     public init(root: String, repo: RepositoryID) {
         self.root = root
         self.repo = repo
@@ -24,6 +26,7 @@ public struct HubCache: Sendable {
 
     /// `models--org--name`.
     public var folderName: String { "models--" + repo.value.replacingOccurrences(of: "/", with: "--") }
+    /// Paths of the repository folder, a blob, its partial download, its lock, a ref, a snapshot and a listing.
     public var storage: String { root + "/" + folderName }
     public func blob(_ etag: String) -> String { storage + "/blobs/" + etag }
     public func incomplete(_ etag: String) -> String { blob(etag) + ".incomplete" }
@@ -97,6 +100,7 @@ public struct HubCache: Sendable {
 
 /// A repository id: `org/name` or `name`, with the Hub's allowed characters.
 public struct RepositoryID: Sendable, Equatable, CustomStringConvertible {
+    /// The id as given (`org/name`).
     public let value: String
 
     /// Validates as huggingface_hub's `validate_repo_id` does (letters, digits, `-_.`, one `/` at
@@ -123,6 +127,7 @@ public struct RepositoryID: Sendable, Equatable, CustomStringConvertible {
 
 /// A git commit id: 40 lowercase hexadecimal digits.
 public enum CommitHash {
+    /// Whether `text` is a full commit id.
     public static func isValid(_ text: String) -> Bool {
         text.utf8.count == 40 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }

@@ -12,6 +12,7 @@ public final class HubClient: Sendable {
     public let environment: HubEnvironment
     let http: HTTPClient
 
+    /// A client for `environment`'s endpoint and token (redirects handled here, not by the HTTP client).
     public init(environment: HubEnvironment) {
         self.environment = environment
         let configuration = HTTPClient.Configuration(
@@ -37,6 +38,7 @@ public final class HubClient: Sendable {
         public var lfsSize: Int64?
     }
 
+    /// A revision's commit and its files.
     public struct RepositoryInfo: Sendable {
         public var commit: String
         public var files: [RemoteFile]

@@ -15,6 +15,7 @@ public struct HubEnvironment: Sendable, Equatable {
     /// Whether network access is turned off.
     public var offline: Bool
 
+    /// An explicit environment (tests, or a caller that resolved the variables itself).
     public init(endpoint: String = "https://huggingface.co", token: String? = nil, cacheDirectory: String,
                 offline: Bool = false) {
         self.endpoint = endpoint

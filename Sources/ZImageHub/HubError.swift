@@ -80,6 +80,7 @@ public enum HubError: Error, Equatable, CustomStringConvertible {
 
 /// Human-readable byte counts (1000-based, as the Hub shows sizes).
 public enum DownloadSize {
+    /// "1.5 GB".
     public static func format(_ bytes: Int64) -> String {
         let units = ["B", "kB", "MB", "GB", "TB"]
         var value = Double(bytes), unit = 0

@@ -17,6 +17,8 @@ public enum ModelLocator {
         }
     }
 
+    /// The folder for `argument` (a folder, `org/name` or `org/name@revision`); an incomplete cached
+    /// snapshot is `HubError.incompleteSnapshot`, an absent one `LocatorError.notFound`.
     public static func resolve(_ argument: String, environment: HubEnvironment = .current()) throws -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue {

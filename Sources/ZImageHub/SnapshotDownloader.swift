@@ -9,6 +9,7 @@ public final class SnapshotDownloader: Sendable {
     /// Files downloaded at once (huggingface_hub's `max_workers` default is 8).
     public let parallelism: Int
 
+    /// A downloader for `environment`, fetching up to `parallelism` files at once.
     public init(environment: HubEnvironment, parallelism: Int = 8) {
         self.environment = environment
         self.parallelism = max(1, parallelism)
@@ -24,6 +25,7 @@ public final class SnapshotDownloader: Sendable {
         public var finished: String?
     }
 
+    /// What a pull left in the cache.
     public struct Result: Sendable {
         /// `<cache>/models--org--name/snapshots/<commit>`.
         public var snapshot: String

@@ -16,6 +16,7 @@ public struct SplitFiles: Sendable, Equatable {
     /// A folder with `tokenizer.json` (the files themselves carry no tokenizer).
     public var tokenizer: String
 
+    /// The four paths; nothing is opened yet.
     public init(transformer: String, textEncoder: String, vae: String, tokenizer: String) {
         (self.transformer, self.textEncoder, self.vae, self.tokenizer) = (transformer, textEncoder, vae, tokenizer)
     }
@@ -28,6 +29,7 @@ public struct SplitFiles: Sendable, Equatable {
         public var autoencoder: AutoencoderConfiguration
         public var shift: Float
 
+        /// Z-Image-Turbo's configurations unless given.
         public init(transformer: ZImageTransformerConfiguration = .zImageTurbo,
                     textEncoder: Qwen3Configuration = .qwen3_4B, autoencoder: AutoencoderConfiguration = .zImageTurbo,
                     shift: Float = 3) {

@@ -22,6 +22,7 @@ public struct Qwen3Configuration: Codable, Sendable, Equatable {
     /// `architectures` (`Qwen3ForCausalLM`, `Qwen3Model`, …), if given; informational.
     public var architectures: [String]?
 
+    /// A configuration given field by field (the demo model, tests).
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int, headDim: Int?, rmsNormEps: Double, ropeTheta: Double, vocabSize: Int,
                 dtype: String? = nil, architectures: [String]? = nil) {

@@ -6,6 +6,7 @@
 //   ZImageCPU     -> CPU backend (OpenBLAS + multithreaded loops)
 //   ZImageCUDA    -> CUDA backend (driver API, cuBLASLt, NVRTC; all opened with dlopen)
 //   ZImageWeights -> safetensors over mmap, sharded checkpoints, diffusers model directories, verified loads
+//   ZImageHub     -> `zimage pull`: Hugging Face Hub downloads into huggingface_hub's cache layout
 //   ZImageCLI     -> the `zimage` commands as a library (tested without spawning a process)
 //   zimage        -> thin executable
 import PackageDescription
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
     ],
     targets: [
         .target(name: "ZImageTensor", swiftSettings: swiftSettings),
@@ -39,6 +43,18 @@ let package = Package(
         .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], exclude: ["Kernels"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
+        // Downloads from the Hugging Face Hub into its own cache layout (shared with huggingface_hub).
+        .target(
+            name: "ZImageHub",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
         .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "ZImageModels", dependencies: ["ZImageTensor", "ZImageWeights"], swiftSettings: swiftSettings),
@@ -63,8 +79,9 @@ let package = Package(
             name: "ZImageCLI",
             dependencies: [
                 "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageTokenizer",
-                "ZImageModels", "ZImagePipeline", "ZImageServer",
+                "ZImageModels", "ZImagePipeline", "ZImageServer", "ZImageHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -86,6 +103,7 @@ let package = Package(
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
         .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+        .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
         .testTarget(
             name: "ZImageServerTests",
             dependencies: [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what is missing, builds, runs the Swift
 # tests (CPU ops against the committed goldens, safetensors validation, model directories, kernel
-# compilation with NVRTC for sm_90, the CLI) and checks `zimage inspect` exit statuses on every
+# compilation with NVRTC for sm_90, the CLI, the Hub downloader) and checks `zimage inspect` exit statuses on every
 # corrupt fixture. Needs no GPU and no PyTorch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +46,9 @@ for file in Tests/Fixtures/corrupt/*.safetensors; do
     fi
 done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
+for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors; do   # ComfyUI files: each layout detected
+    "$bin" inspect --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["components"][0]["layout"], d'
+done
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
 echo "inspect: every corrupt fixture refused with exit 1 and a message"
 
@@ -85,3 +88,8 @@ if [ -f Tests/e2e/test_webui.py ]; then
 fi
 kill $server 2>/dev/null || true
 bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
+
+# `zimage pull` against a Hub look-alike on 127.0.0.1: resume after kill -9, corrupted byte, 404,
+# wrong token, --model ORG/NAME, and a cache that huggingface_hub reads back unchanged.
+python3 -m pip install -q --disable-pip-version-check "huggingface-hub==2.4.0" >&2
+python3 Tests/e2e/test_pull.py "$bin"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ZImageCPU
 import ZImageCUDA
+import ZImageHub
 import ZImagePipeline
 import ZImageTensor
 
@@ -18,8 +19,10 @@ public struct GenerateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo). Default: the demo model.")
+    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo), or a repository id in the Hugging Face cache (see `zimage pull`). Default: the demo model.")
     var model: String?
+
+    @OptionGroup var split: SplitFileOptions
 
     @Option(help: "What to draw.")
     var prompt: String
@@ -87,14 +90,13 @@ public struct GenerateCommand: ParsableCommand {
         let backend = try DeviceChoice.backend(device, threads: threads)
         let chosenPrecision: Precision = precision == "auto"
             ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
-        let directory: String
-        if let model {
-            directory = model
+        let pipeline: ZImagePipeline
+        if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: chosenPrecision) {
+            pipeline = named
         } else {
-            directory = try DemoModel.ensure()
+            pipeline = try ZImagePipeline(modelDirectory: DemoModel.ensure(), backend: backend, precision: chosenPrecision)
             note("using the demo model (random weights: abstract images); --model DIR selects real weights")
         }
-        let pipeline = try ZImagePipeline(modelDirectory: directory, backend: backend, precision: chosenPrecision)
         let loaded = Date()
         var parameters = self.parameters
         if parameters.seed == nil { parameters.seed = UInt64.random(in: 0...UInt64(UInt32.max)) }

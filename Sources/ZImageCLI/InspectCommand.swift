@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ZImageHub
+import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
 
@@ -11,7 +13,7 @@ public struct InspectCommand: ParsableCommand {
         discussion: "A corrupt file is reported with what is wrong and a non-zero exit status."
     )
 
-    @Argument(help: "A .safetensors file, a *.safetensors.index.json, or a model directory with model_index.json.")
+    @Argument(help: "A .safetensors file, a *.safetensors.index.json, a model directory with model_index.json, or ORG/NAME in the Hugging Face cache.")
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
@@ -28,7 +30,8 @@ public struct InspectCommand: ParsableCommand {
     }
 
     /// Builds the report without printing (tests call this).
-    public static func report(path: String, listTensors: Bool = true) throws -> InspectReport {
+    public static func report(path given: String, listTensors: Bool = true) throws -> InspectReport {
+        let path = try ModelLocator.resolve(given)   // ORG/NAME in the Hugging Face cache, else the path itself
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CLIError("\(path): no such file or directory")
@@ -42,6 +45,7 @@ public struct InspectCommand: ParsableCommand {
                     let weights = try model.weights(of: component.name)
                     entry.files = weights.shards.map { ($0.path as NSString).lastPathComponent }
                     entry.tensors = InspectReport.tensors(of: weights)
+                    entry.layout = SplitFiles.layoutDescription(of: weights)
                 }
                 components.append(entry)
             }
@@ -52,6 +56,7 @@ public struct InspectCommand: ParsableCommand {
         var entry = InspectReport.Component(name: (path as NSString).lastPathComponent, className: nil)
         entry.files = weights.shards.map { ($0.path as NSString).lastPathComponent }
         entry.tensors = InspectReport.tensors(of: weights)
+        entry.layout = SplitFiles.layoutDescription(of: weights)
         return InspectReport(path: path, pipeline: nil, components: [entry], listTensors: true)
     }
 }
@@ -70,6 +75,8 @@ public struct InspectReport {
         public var className: String?
         public var files: [String] = []
         public var tensors: [TensorRow] = []
+        /// The layout detected from the keys and what loading does with it (nil: not a Z-Image part).
+        public var layout: String?
         public var totalBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
         public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.count } }
         /// Bytes per dtype, e.g. `["BF16": 123]`.
@@ -104,6 +111,7 @@ public struct InspectReport {
             lines.append("\(component.name)\(kind): \(component.tensors.count) tensors, "
                 + "\(component.parameterCount) parameters, \(ByteCount.format(component.totalBytes)) [\(dtypes)]"
                 + " in \(component.files.count) file(s)")
+            if let layout = component.layout { lines.append("  layout: \(layout)") }
             if listTensors {
                 let width = component.tensors.map(\.name.count).max() ?? 0
                 for row in component.tensors {
@@ -125,6 +133,7 @@ public struct InspectReport {
                 [
                     "name": component.name,
                     "class": component.className ?? NSNull(),
+                    "layout": component.layout ?? NSNull(),
                     "files": component.files,
                     "total_bytes": component.totalBytes,
                     "parameters": component.parameterCount,

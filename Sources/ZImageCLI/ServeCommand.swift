@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ZImageCPU
+import ZImageHub
 import ZImagePipeline
 import ZImageServer
 
@@ -18,7 +19,8 @@ public struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Model directory (diffusers layout). Default: the demo model.") var model: String?
+    @Option(help: "Model directory (diffusers layout) or a repository id in the Hugging Face cache. Default: the demo model.") var model: String?
+    @OptionGroup var split: SplitFileOptions
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port.") var port = 7860
     @Option(help: "Folder for the job database and images (default: ~/.local/share/zimage).") var dataDir: String?
@@ -45,10 +47,10 @@ public struct ServeCommand: AsyncParsableCommand {
         let backend = try DeviceChoice.backend(device, threads: threads)
         let chosen: Precision = precision == "auto"
             ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
-        let directory = try model ?? DemoModel.ensure()
-        let pipeline = try ZImagePipeline(modelDirectory: directory, backend: backend, precision: chosen)
-        let engine = PipelineEngine(pipeline: pipeline, modelName: model == nil ? "z-image-demo" : pipeline.modelName,
-                                    deviceDescription: "\(backend.device) (\(chosen.rawValue))", isDemoModel: model == nil)
+        let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: chosen)
+        let pipeline = try named ?? ZImagePipeline(modelDirectory: DemoModel.ensure(), backend: backend, precision: chosen)
+        let engine = PipelineEngine(pipeline: pipeline, modelName: named == nil ? "z-image-demo" : pipeline.modelName,
+                                    deviceDescription: "\(backend.device) (\(chosen.rawValue))", isDemoModel: named == nil)
         var options = ServerOptions(dataDirectory: dataDir ?? ServerOptions.defaultDataDirectory())
         options.host = host
         options.port = port

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZImageHub
 import ZImagePipeline
 import ZImageTokenizer
 
@@ -14,7 +15,7 @@ public struct TokenizeCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model directory (its tokenizer/tokenizer.json is used).")
+    @Option(help: "Model directory or cached repository id (its tokenizer/tokenizer.json is used).")
     var model: String
 
     @Flag(help: "Apply the prompt template first (what generation does).")
@@ -36,7 +37,8 @@ public struct TokenizeCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let tokenizer = try BPETokenizer(path: (model as NSString).appendingPathComponent("tokenizer/tokenizer.json"))
+        let tokenizer = try BPETokenizer(path: (ModelLocator.resolve(model) as NSString)
+            .appendingPathComponent("tokenizer/tokenizer.json"))
         let input = try readText()
         if input.isEmpty && !template {
             throw CLIError("empty prompt: nothing to tokenize (with --template an empty prompt is the 8-token template)")

@@ -1,12 +1,13 @@
 import ArgumentParser
 
-/// The `zimage` command line: `generate`, `serve`, `inspect`, `tokenize` and `devices`.
+/// The `zimage` command line: `generate`, `serve`, `inspect`, `tokenize`, `pull` and `devices`.
 @available(macOS 10.15, *)
 public struct ZImageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "zimage",
         abstract: "Z-Image-Turbo text-to-image engine.",
-        subcommands: [GenerateCommand.self, ServeCommand.self, InspectCommand.self, TokenizeCommand.self, DevicesCommand.self]
+        subcommands: [GenerateCommand.self, ServeCommand.self, InspectCommand.self, TokenizeCommand.self, PullCommand.self,
+                      DevicesCommand.self]
     )
 
     public init() {}

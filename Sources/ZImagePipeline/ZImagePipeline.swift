@@ -60,7 +60,7 @@ public final class ZImagePipeline {
     /// The scheduler's `shift` from scheduler_config.json.
     public let shift: Float
     /// A short name for infotext (the model folder's name).
-    public let modelName: String
+    public var modelName: String
     static let version = "zimage 0.1"
 
     /// Loads every component of a diffusers model directory (verified loads; memory-mapped where
@@ -89,6 +89,19 @@ public final class ZImagePipeline {
             weights: model.weights(of: "vae"), backend: backend, dtype: weightDType)
         shift = Float(try model.component("scheduler").config?["shift"] as? Double ?? 3)
         modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+    }
+
+    /// A pipeline from components already loaded (see `init(splitFiles:…)` for ComfyUI's files).
+    public init(backend: any Backend, precision: Precision, tokenizer: BPETokenizer, textEncoder: Qwen3TextEncoder,
+                transformer: ZImageTransformer, decoder: VAEDecoder, shift: Float, modelName: String) {
+        self.backend = backend
+        self.precision = precision
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.transformer = transformer
+        self.decoder = decoder
+        self.shift = shift
+        self.modelName = modelName
     }
 
     // MARK: Stages (public so parity tests can check each)

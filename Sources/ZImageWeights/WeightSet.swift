@@ -38,6 +38,13 @@ public final class WeightSet {
         self.shards = shards
     }
 
+    /// A set whose entries are already merged (see `renamingKeys`).
+    init(files: [String: SafetensorsFile], entries: [String: TensorInfo], shards: [SafetensorsFile]) {
+        self.files = files
+        self.entries = entries
+        self.shards = shards
+    }
+
     private convenience init(indexPath: String) throws {
         let json = try JSONFile.object(at: indexPath)
         guard let map = json["weight_map"] as? [String: Any] else {

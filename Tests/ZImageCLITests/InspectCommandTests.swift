@@ -53,3 +53,20 @@ enum Fixtures {
         #expect(throws: (any Error).self) { try ZImageCommand.parseAsRoot(["inspect"]) }
     }
 }
+
+/// `inspect` names the layout it detects and what loading does with it (issue 11 item 5).
+@Suite struct InspectLayoutTests {
+    @Test func layoutsAreNamed() throws {
+        func layout(_ path: String) throws -> String? { try InspectCommand.report(path: Fixtures.path(path)).components.first?.layout }
+        #expect(try layout("layouts/comfyui/diffusion_models/tiny_zimage.safetensors")?
+            .hasPrefix("ComfyUI (Lumina2/NextDiT) transformer: keys renamed") == true)
+        #expect(try layout("layouts/comfyui/vae/ae.safetensors")?.hasPrefix("BFL/LDM VAE") == true)
+        #expect(try layout("layouts/comfyui/text_encoders/qwen_3_4b.safetensors")?.contains("Qwen3ForCausalLM") == true)
+        #expect(try layout("layouts/tiny-zimage-tf5/text_encoder/model.safetensors")?.contains("prefix is added") == true)
+        #expect(try layout("tiny-zimage/vae/diffusion_pytorch_model.safetensors") == "diffusers VAE: loaded as it is")
+        let report = try InspectCommand.report(path: Fixtures.path("tiny-zimage"), listTensors: false)
+        #expect(report.components.first { $0.name == "transformer" }?.layout == "diffusers transformer: loaded as it is")
+        #expect(report.text().contains("  layout: diffusers transformer"))
+        #expect(try layout("corrupt/valid.safetensors") == nil)
+    }
+}

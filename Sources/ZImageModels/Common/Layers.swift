@@ -42,10 +42,44 @@ public enum ComponentConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else { throw WeightLoadingError.fileNotFound(path: path) }
         do {
             return try JSONDecoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw WeightLoadingError.malformedJSON(path: path, detail: describe(error))
         } catch {
             throw WeightLoadingError.malformedJSON(path: path, detail: "\(error)")
         }
     }
+
+    /// "field 'hidden_size': expected Int" rather than the decoder's debug dump.
+    public static func describe(_ error: DecodingError) -> String {
+        func field(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "the top level" : "field '" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[") + "'"
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "\(field(context.codingPath)): expected \(Self.name(of: type))"
+        case .valueNotFound(let type, let context):
+            return "\(field(context.codingPath)): expected \(Self.name(of: type)), found null"
+        case .keyNotFound(let key, let context):
+            return "\(field(context.codingPath + [key])) is missing"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(field(context.codingPath)) \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default:
+            let text = String(describing: type)
+            if text.hasPrefix("Array") { return "an array" }
+            if text.hasPrefix("Dictionary") { return "an object" }
+            return text
+        }
+    }
 }
-
-

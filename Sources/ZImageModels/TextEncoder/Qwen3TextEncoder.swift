@@ -7,7 +7,8 @@ import ZImageWeights
 /// Pre-norm layers: `h += o_proj(attention(rope(q_norm(q)), rope(k_norm(k)), v))` with a causal
 /// mask and grouped-query heads, then `h += down(silu(gate(x)) · up(x))`. Z-Image uses
 /// `hidden_states[-2]`, the raw output of the second-to-last layer, so the last layer and the
-/// final norm are never loaded or run. Checkpoint keys keep transformers' `model.` prefix.
+/// final norm are never loaded or run. Checkpoint keys are used in transformers' `model.` form,
+/// with or without that prefix on disk (`canonicalKeys`).
 public final class Qwen3TextEncoder {
     public let configuration: Qwen3Configuration
     /// Number of layers run (and loaded): all but the last.
@@ -53,8 +54,9 @@ public final class Qwen3TextEncoder {
         }
         self.configuration = configuration
         self.layerCount = configuration.numHiddenLayers - 1
-        let store = try Self.parameterSpec(configuration).load(from: weights, component: "text_encoder", on: backend,
-                                                                 dtype: dtype)
+        let spec = Self.parameterSpec(configuration)
+        let store = try spec.load(from: Self.canonicalKeys(weights, spec: spec), component: "text_encoder",
+                                  on: backend, dtype: dtype)
         let eps = Float(configuration.rmsNormEps)
         embedTokens = try store["model.embed_tokens.weight"]
         layers = try (0..<layerCount).map { i in
@@ -68,6 +70,20 @@ public final class Qwen3TextEncoder {
                 kNorm: try RMSNorm(store, p + "self_attn.k_norm.weight", eps: eps),
                 gate: try Linear(store, p + "mlp.gate_proj"), up: try Linear(store, p + "mlp.up_proj"),
                 down: try Linear(store, p + "mlp.down_proj"))
+        }
+    }
+
+    /// The checkpoint's keys in `Qwen3ForCausalLM` form (`model.` prefix), as transformers 5 matches
+    /// them (`core_model_loading.rename_source_key`): a key the model knows only with the prefix
+    /// gains it, so `Qwen3Model` checkpoints (`layers.0.…`, `embed_tokens.weight`) load too;
+    /// `lm_head.*` (the tied or untied output head, never used here) is left out.
+    public static func canonicalKeys(_ weights: WeightSet, spec: ParameterSpec) throws -> WeightSet {
+        func known(_ key: String) -> Bool {
+            spec.shapes[key] != nil || spec.ignoredPrefixes.contains { key.hasPrefix($0) }
+        }
+        return try weights.renamingKeys { key in
+            if key.hasPrefix("lm_head.") { return nil }
+            return !known(key) && known("model." + key) ? "model." + key : key
         }
     }
 

@@ -85,3 +85,7 @@ if [ -f Tests/e2e/test_webui.py ]; then
 fi
 kill $server 2>/dev/null || true
 bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
+
+# Hostile clients (issue 8): every route with generated hostile values, raw HTTP framing, SSE, and
+# a descriptor flood under `ulimit -n 128`; bounded in count and time, loopback only.
+python3 Tests/e2e/fuzz_server.py "$bin" --seconds 100

@@ -102,6 +102,8 @@ extension GenerationParameters {
             return ParameterError(field: name.field, subject: name.subject, reason: reason)
         }
         for (field, text) in [(GenerationField.prompt, prompt), (.negativePrompt, negativePrompt)] {
+            // The PNG's text chunk (and most tools) cannot hold NUL.
+            if text.utf8.contains(0) { throw refuse(field, "contains a NUL character (U+0000)") }
             if let bytes = limits.promptBytes, text.utf8.count > bytes {
                 throw refuse(field, "is longer than \(bytes) bytes of UTF-8")
             }

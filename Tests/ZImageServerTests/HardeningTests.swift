@@ -113,6 +113,8 @@ import ZImagePipeline
             let tokens = try await client.postJSON("/v1/images/generations", ["prompt": String(repeating: family, count: 1_200)])
             #expect(tokens.status == .badRequest && tokens.errorField == "prompt")
             #expect(tokens.errorMessage?.contains("8192 tokens") == true, "\(tokens.json)")
+            let nul = try await client.postJSON("/api/v1/generations", ["prompt": "a\u{0}b"])
+            #expect(nul.status == .badRequest && nul.errorField == "prompt" && nul.errorMessage?.contains("NUL") == true)
             let fits = try await client.postJSON("/api/v1/generations", ["prompt": String(repeating: family, count: 1_000),
                                                                       "width": 64, "height": 64, "steps": 1])
             #expect(fits.status == .accepted)
@@ -145,6 +147,8 @@ import ZImagePipeline
                                                    userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))])))
         #expect(!ResourceExhaustion.matches(DatabaseError(resultCode: .SQLITE_CONSTRAINT)))
         #expect(!ResourceExhaustion.matches(POSIXError(.EINVAL)))
+        #expect(ResourceExhaustion.matches(PNGError.fileWriteFailed(path: "/x", reason: "open: Too many open files")))
+        #expect(!ResourceExhaustion.matches(PNGError.invalidTextValue(key: "parameters", reason: "contains a NUL character")))
     }
 
     @Test func openAIReturns409WhenAnotherClientCancels() async throws {

@@ -58,7 +58,7 @@ struct NativeAPI: Sendable {
         }
         api.delete("history/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(id)") }
+            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
             guard job.status != .queued, job.status != .running else {
                 throw APIError(.conflict, code: "job_active", message: "cancel generation \(id) before deleting it")
             }
@@ -70,7 +70,7 @@ struct NativeAPI: Sendable {
             // Images are addressed by id only; the id must be one the database knows.
             guard try self.store.image(id) != nil,
                   let data = self.store.imageData(id) else {
-                throw APIError.notFound("image \(id)")
+                throw APIError.notFound("image \(APIError.shown(id))")
             }
             return Response.png([UInt8](data))
         }
@@ -116,7 +116,7 @@ struct NativeAPI: Sendable {
 
     /// Server-sent events of one job: its state now, then every event until it ends.
     func events(_ id: String) async throws -> Response {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         let stream = service.events.subscribe(id)
         var opening: [JobEvent] = []
         switch job.status {

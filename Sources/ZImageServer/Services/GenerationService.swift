@@ -68,7 +68,7 @@ public actor GenerationService: Service {
 
     /// Cancels a queued job at once, or asks the running one to stop at its next step.
     func cancel(_ id: String) throws -> JobRecord {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         if let index = pending.firstIndex(of: id) {
             pending.remove(at: index)
             let cancelled = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
@@ -125,6 +125,11 @@ public actor GenerationService: Service {
                 try write()
                 return true
             } catch {
+                // Only a machine short of descriptors, disk or database access is worth waiting for.
+                guard ResourceExhaustion.matches(error) else {
+                    logger.error("could not record \(what)", metadata: ["job": "\(id)", "error": "\(error)"])
+                    return false
+                }
                 if attempt == 0 { logger.warning("could not record \(what); retrying", metadata: ["job": "\(id)", "error": "\(error)"]) }
                 try? await Task.sleep(for: .milliseconds(500))
             }

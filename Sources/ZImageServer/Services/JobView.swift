@@ -36,7 +36,7 @@ enum JobView {
     }
 
     static func objectFor(_ id: String, store: JobStore, service: GenerationService) async throws -> [String: Any] {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         let position = await service.position(of: id)
         let progress = service.events.latestProgress(id)?.counts
         return object(job, images: try store.images(of: id), position: position, progress: progress)

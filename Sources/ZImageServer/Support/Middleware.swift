@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Logging
+import ZImagePipeline
 
 /// The request context: a 1 MiB body limit (prompts are small; nothing is uploaded).
 public struct ZImageRequestContext: RequestContext {
@@ -48,6 +49,9 @@ enum ResourceExhaustion {
                 .contains(database.resultCode)
         }
         let codes: Set<Int32> = [EMFILE, ENFILE, ENOSPC, ENOMEM, EAGAIN]
+        if let png = error as? PNGError, case .fileWriteFailed(_, let reason) = png {
+            return codes.contains { reason.hasSuffix(String(cString: strerror($0))) }
+        }
         if let posix = error as? POSIXError { return codes.contains(posix.code.rawValue) }
         let nsError = error as NSError
         if nsError.domain == NSPOSIXErrorDomain { return codes.contains(Int32(nsError.code)) }

@@ -93,3 +93,7 @@ bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
 # wrong token, --model ORG/NAME, and a cache that huggingface_hub reads back unchanged.
 python3 -m pip install -q --disable-pip-version-check "huggingface-hub==2.4.0" >&2
 python3 Tests/e2e/test_pull.py "$bin"
+
+# Hostile clients (issue 8): every route with generated hostile values, raw HTTP framing, SSE, and
+# a descriptor flood under `ulimit -n 128`; bounded in count and time, loopback only.
+python3 Tests/e2e/fuzz_server.py "$bin" --seconds 100

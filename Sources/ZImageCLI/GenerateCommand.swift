@@ -19,10 +19,7 @@ public struct GenerateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo), or a repository id in the Hugging Face cache (see `zimage pull`). Default: the demo model.")
-    var model: String?
-
-    @OptionGroup var split: SplitFileOptions
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "What to draw.")
     var prompt: String
@@ -42,8 +39,8 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale; 0 (Turbo's setting) turns it off.")
     var guidance: Float = 0
 
-    @Option(help: "Seed of the first image; -1 picks a random one (always printed).")
-    var seed: Int64 = -1
+    @Option(parsing: .unconditional, help: "Seed of the first image, 0 to 2^63 - 1; -1 picks a random one (always printed).")
+    var seed: Int64 = Seed.randomMarker
 
     @Option(help: "Number of images (seeds seed, seed+1, ...).")
     var batch: Int = 1
@@ -51,35 +48,25 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "Folder for the PNG files (created if missing).")
     var output: String = "outputs"
 
-    @Option(help: "cpu, cuda, cuda:N or auto.")
-    var device: String = "auto"
-
-    @Option(help: "fp32, bf16 or fp16; auto is fp32 on the CPU and bf16 on a GPU.")
-    var precision: String = "auto"
-
     @Flag(help: "Decode the image in tiles (less memory for large images).")
     var tiledDecode = false
-
-    @Option(help: "CPU threads (default: all cores).")
-    var threads: Int?
 
     public init() {}
 
     public func validate() throws {
-        guard seed >= -1 else { throw ValidationError("--seed must be -1 (random) or a non-negative integer") }
-        guard ["auto", "fp32", "bf16", "fp16"].contains(precision) else {
-            throw ValidationError("--precision must be fp32, bf16, fp16 or auto")
+        do {
+            _ = try Seed.resolve(seed, field: "--seed")
+            try parameters.validate(limits: .engine, names: .commandLine)
+        } catch {
+            throw ValidationError(error.message)
         }
-        var parameters = self.parameters
-        parameters.seed = parameters.seed ?? 0
-        do { try parameters.validate() } catch let error as GenerationError { throw ValidationError("\(error)") }
     }
 
+    /// The parameters the flags ask for (seed unresolved).
     var parameters: GenerationParameters {
         var p = GenerationParameters(prompt: prompt)
         p.negativePrompt = negativePrompt
         (p.width, p.height, p.steps, p.guidanceScale, p.batchSize) = (width, height, steps, guidance, batch)
-        p.seed = seed >= 0 ? UInt64(seed) : nil
         p.tiledDecode = tiledDecode
         return p
     }
@@ -87,38 +74,34 @@ public struct GenerateCommand: ParsableCommand {
     public func run() throws {
         let started = Date()
         let interactive = isatty(STDERR_FILENO) == 1
-        let backend = try DeviceChoice.backend(device, threads: threads)
-        let chosenPrecision: Precision = precision == "auto"
-            ? (backend.device == .cpu ? .float32 : .bfloat16) : Precision(rawValue: precision) ?? .float32
-        let pipeline: ZImagePipeline
-        if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: chosenPrecision) {
-            pipeline = named
-        } else {
-            pipeline = try ZImagePipeline(modelDirectory: DemoModel.ensure(), backend: backend, precision: chosenPrecision)
-            note("using the demo model (random weights: abstract images); --model DIR selects real weights")
-        }
+        try WritableFolder.ensure(output, flag: "--output")
+        let (pipeline, _, _, _) = try modelOptions.pipeline(note: note)
         let loaded = Date()
         var parameters = self.parameters
-        if parameters.seed == nil { parameters.seed = UInt64.random(in: 0...UInt64(UInt32.max)) }
-        if let firstSeed = parameters.seed { note("seed \(firstSeed)") }
-        if TokenizedPrompt(prompt: prompt, tokenizer: pipeline.tokenizer).truncated {
-            note("warning: the prompt is longer than 512 tokens with its template; the rest is ignored "
-                + "(see `zimage tokenize --template`)")
-        }
+        let firstSeed = try Seed.resolve(seed, field: "--seed")
+        parameters.seed = firstSeed
+        note("seed \(firstSeed)")
         let bar = ProgressBar(enabled: interactive, total: parameters.steps * parameters.batchSize)
         let images = try pipeline.generate(parameters) { event in
             if event.stage == .denoising { bar.advance(image: event.image, batch: parameters.batchSize) }
             return true
         }
         bar.finish()
+        if images.contains(where: \.promptTruncated) {
+            note("warning: the prompt is longer than 512 tokens with its template; the rest was ignored "
+                + "(see `zimage tokenize --template`)")
+        }
         let generated = Date()
         // ZIMAGE_PROFILE=1: the CUDA backend's per-stage, per-op table.
         if let profile = pipeline.backend.profileReport() { note(profile) }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var number = OutputNaming.nextNumber(in: output)
         for image in images {
             let path = (output as NSString).appendingPathComponent(String(format: "%05d-%llu.png", number, image.seed))
-            try PNGEncoder.write(image.image, text: [("parameters", image.infotext)], to: path)
+            do {
+                try PNGEncoder.write(image.image, text: [("parameters", image.infotext)], to: path)
+            } catch {
+                throw CLIError("--output \(output): cannot write \(path): \(error)")
+            }
             print(path)
             number += 1
         }
@@ -132,26 +115,6 @@ public struct GenerateCommand: ParsableCommand {
 
     private func note(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
-}
-
-/// Picks the backend for `--device`.
-enum DeviceChoice {
-    static func backend(_ name: String, threads: Int?) throws -> any Backend {
-        switch name {
-        case "cpu":
-            return CPUBackend(threads: threads)
-        case "auto":
-            // The first GPU when a CUDA driver, NVRTC and cuBLASLt are there; otherwise the CPU.
-            if let gpu = try? CUDABackend(ordinal: 0) { return gpu }
-            return CPUBackend(threads: threads)
-        case let value where value == "cuda" || value.hasPrefix("cuda:"):
-            let ordinal = value == "cuda" ? 0 : Int(value.dropFirst(5)) ?? -1
-            guard ordinal >= 0 else { throw CLIError("--device \(value): expected cuda:N") }
-            return try CUDABackend(ordinal: ordinal)
-        default:
-            throw CLIError("--device must be cpu, cuda, cuda:N or auto (got \(name))")
-        }
     }
 }
 

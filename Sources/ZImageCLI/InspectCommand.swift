@@ -32,11 +32,14 @@ public struct InspectCommand: ParsableCommand {
     /// Builds the report without printing (tests call this).
     public static func report(path given: String, listTensors: Bool = true) throws -> InspectReport {
         let path = try ModelLocator.resolve(given)   // ORG/NAME in the Hugging Face cache, else the path itself
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CLIError("\(path): no such file or directory")
+        // The type is checked before anything opens the path: opening a FIFO would wait forever.
+        switch FileKind(path) {
+        case .missing: throw CLIError("\(path): no such file or directory")
+        case .regular, .directory: break
+        case let kind: throw CLIError("\(path) \(kind.phrase)")
         }
-        if isDirectory.boolValue {
+        if FileKind(path) == .directory {
+            try ModelFolderCheck.check(path)
             let model = try ModelDirectory(path: path)
             var components: [InspectReport.Component] = []
             for component in model.components {

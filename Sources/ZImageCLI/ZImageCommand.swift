@@ -1,4 +1,5 @@
 import ArgumentParser
+import ZImagePipeline
 
 /// The `zimage` command line: `generate`, `serve`, `inspect`, `tokenize`, `pull` and `devices`.
 @available(macOS 10.15, *)
@@ -6,6 +7,7 @@ public struct ZImageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "zimage",
         abstract: "Z-Image-Turbo text-to-image engine.",
+        version: ZImagePipeline.version,
         subcommands: [GenerateCommand.self, ServeCommand.self, InspectCommand.self, TokenizeCommand.self, PullCommand.self,
                       DevicesCommand.self]
     )

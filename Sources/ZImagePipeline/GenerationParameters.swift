@@ -22,37 +22,11 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
 
     public init(prompt: String) { self.prompt = prompt }
 
-    /// Limits checked before any work starts.
-    public static let sizeRange = 64...4096, stepRange = 1...100, batchRange = 1...64
-    public static let guidanceRange: ClosedRange<Float> = 0...30
-
-    /// Throws `GenerationError.invalidParameter` naming the first bad field.
+    /// Checks the engine's limits (`GenerationLimits.engine`) with the pipeline's field names;
+    /// throws `GenerationError.invalidParameter` naming the first bad field.
     public func validate() throws {
-        for (name, value) in [("width", width), ("height", height)] {
-            guard Self.sizeRange.contains(value) else {
-                throw GenerationError.invalidParameter(name, "\(value) is outside \(Self.sizeRange.lowerBound)...\(Self.sizeRange.upperBound)")
-            }
-            guard value % 16 == 0 else {
-                throw GenerationError.invalidParameter(name, "\(value) is not a multiple of 16 (try \(value / 16 * 16) or \((value / 16 + 1) * 16))")
-            }
-        }
-        guard Self.stepRange.contains(steps) else {
-            throw GenerationError.invalidParameter("steps", "\(steps) is outside \(Self.stepRange.lowerBound)...\(Self.stepRange.upperBound)")
-        }
-        guard Self.batchRange.contains(batchSize) else {
-            throw GenerationError.invalidParameter("batch", "\(batchSize) is outside \(Self.batchRange.lowerBound)...\(Self.batchRange.upperBound)")
-        }
-        guard guidanceScale.isFinite, Self.guidanceRange.contains(guidanceScale) else {
-            throw GenerationError.invalidParameter("guidance", "\(guidanceScale) is outside 0...30")
-        }
-        guard cfgNormalization.isFinite, cfgNormalization >= 0 else {
-            throw GenerationError.invalidParameter("cfg_normalization", "must be 0 (off) or positive")
-        }
-        guard cfgTruncation.isFinite, cfgTruncation >= 0 else {
-            throw GenerationError.invalidParameter("cfg_truncation", "must be between 0 and 1")
-        }
-        if let seed, seed > UInt64(Int64.max) {
-            throw GenerationError.invalidParameter("seed", "\(seed) is larger than 2^63 - 1")
+        do { try validate(limits: .engine, names: .pipeline) } catch {
+            throw GenerationError.invalidParameter(error.field, error.reason)
         }
     }
 }

@@ -20,7 +20,7 @@ public enum Infotext {
     }
 
     /// "7" for 7.0, "2.5" for 2.5 (as A1111 prints numbers).
-    static func format(_ value: Float) -> String {
+    public static func format(_ value: Float) -> String {
         value == value.rounded() && abs(value) < 1e6 ? String(Int(value)) : String(value)
     }
 

@@ -39,9 +39,12 @@ public struct GeneratedImage: Sendable {
     public var seed: UInt64
     /// The A1111 infotext for this image.
     public var infotext: String
+    /// Whether the prompt (or the negative prompt, when guidance used it) was cut at the
+    /// 512-token limit: what the text encoder saw is shorter than what was asked.
+    public var promptTruncated: Bool
 
-    public init(image: RGBImage, seed: UInt64, infotext: String) {
-        (self.image, self.seed, self.infotext) = (image, seed, infotext)
+    public init(image: RGBImage, seed: UInt64, infotext: String, promptTruncated: Bool = false) {
+        (self.image, self.seed, self.infotext, self.promptTruncated) = (image, seed, infotext, promptTruncated)
     }
 }
 
@@ -61,7 +64,8 @@ public final class ZImagePipeline {
     public let shift: Float
     /// A short name for infotext (the model folder's name).
     public var modelName: String
-    static let version = "zimage 0.1"
+    /// The version written into infotexts and reported by the CLI and the server.
+    public static let version = "zimage 0.1"
 
     /// Loads every component of a diffusers model directory (verified loads; memory-mapped where
     /// the backend computes on the stored dtype, so the CPU backend copies no weights at fp32).
@@ -188,18 +192,24 @@ public final class ZImagePipeline {
     public func generate(_ parameters: GenerationParameters, previewEvery: Int = 0,
                          progress: (GenerationProgress) -> Bool = { _ in true }) throws -> [GeneratedImage] {
         try parameters.validate()
-        let firstSeed = parameters.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        let firstSeed = try parameters.seed ?? Seed.resolve(nil)
         guard progress(GenerationProgress(stage: .encodingPrompt, image: 0, step: 0, steps: parameters.steps)) else {
             throw GenerationError.cancelled
         }
         let dtype = precision.dtype
-        let caption = try transformer.prepareCaption(encodePrompt(parameters.prompt).features, activationDType: dtype)
-        let negative = parameters.guidanceScale > 0
-            ? try transformer.prepareCaption(encodePrompt(parameters.negativePrompt).features, activationDType: dtype)
-            : nil
+        // The prompt is tokenized once, here; whether it was cut travels with the images.
+        let encoded = try encodePrompt(parameters.prompt)
+        let caption = try transformer.prepareCaption(encoded.features, activationDType: dtype)
+        var truncated = encoded.truncated
+        var negative: ZImageTransformer.PreparedCaption?
+        if parameters.guidanceScale > 0 {
+            let encodedNegative = try encodePrompt(parameters.negativePrompt)
+            negative = try transformer.prepareCaption(encodedNegative.features, activationDType: dtype)
+            truncated = truncated || encodedNegative.truncated
+        }
         var images: [GeneratedImage] = []
         for index in 0..<parameters.batchSize {
-            let seed = firstSeed &+ UInt64(index)
+            let seed = Seed.of(image: index, first: firstSeed)
             let latent = try initialLatent(width: parameters.width, height: parameters.height, seed: seed)
             let final = try denoise(latent, caption: caption, negative: negative, parameters: parameters) { step, latents in
                 let wantsPreview = previewEvery > 0 && ((step + 1) % previewEvery == 0 || step + 1 == parameters.steps)
@@ -211,7 +221,7 @@ public final class ZImagePipeline {
                                               steps: parameters.steps)) else { throw GenerationError.cancelled }
             let image = try decode(final, tiled: parameters.tiledDecode)
             images.append(GeneratedImage(image: image, seed: seed, infotext: Infotext.render(
-                parameters, seed: seed, model: modelName, version: Self.version)))
+                parameters, seed: seed, model: modelName, version: Self.version), promptTruncated: truncated))
         }
         return images
     }

@@ -129,7 +129,7 @@ import ZImagePipeline
         try await app.test(.router) { client in
             let cases: [([String: Any], String)] = [
                 (["n": 1], "prompt"), (["prompt": "x", "n": 11], "n"), (["prompt": "x", "size": "big"], "size"),
-                (["prompt": "x", "size": "100x100"], "width"), (["prompt": "x", "response_format": "jpeg"], "response_format"),
+                (["prompt": "x", "size": "100x100"], "size"), (["prompt": "x", "response_format": "jpeg"], "response_format"),
             ]
             for (request, field) in cases {
                 let response = try await client.postJSON("/v1/images/generations", request)

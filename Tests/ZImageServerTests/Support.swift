@@ -19,9 +19,19 @@ final class StubEngine: GenerationEngine, @unchecked Sendable {
     private var _calls = 0
     var calls: Int { lock.withLock { _calls } }
 
-    init(stepDelay: Duration = .milliseconds(1), failWith: (any Error)? = nil) {
+    /// Counts Unicode scalars as tokens when set (the server's token limit): like a byte-level
+    /// tokenizer, one grapheme can be many tokens.
+    let countsTokens: Bool
+
+    init(stepDelay: Duration = .milliseconds(1), failWith: (any Error)? = nil, countsTokens: Bool = false) {
         self.stepDelay = stepDelay
         self.failWith = failWith
+        self.countsTokens = countsTokens
+    }
+
+    var tokenCount: (@Sendable (String) -> Int)? {
+        guard countsTokens else { return nil }
+        return { text in text.unicodeScalars.count }
     }
 
     func generate(_ p: GenerationParameters, progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws
@@ -36,11 +46,12 @@ final class StubEngine: GenerationEngine, @unchecked Sendable {
                 guard progress(GenerationProgress(stage: .denoising, image: index, step: step, steps: p.steps,
                                                   preview: preview)) else { throw GenerationError.cancelled }
             }
-            let seed = (p.seed ?? 0) + UInt64(index)
+            let seed = Seed.of(image: index, first: p.seed ?? 0)
             let shade = UInt8(truncatingIfNeeded: seed)
             images.append(GeneratedImage(image: RGBImage(width: p.width, height: p.height,
                                                          pixels: [UInt8](repeating: shade, count: p.width * p.height * 3)),
-                                         seed: seed, infotext: Infotext.render(p, seed: seed, model: modelName, version: "test")))
+                                         seed: seed, infotext: Infotext.render(p, seed: seed, model: modelName, version: "test"),
+                                         promptTruncated: p.prompt.hasPrefix("LONG")))
         }
         return images
     }
@@ -52,10 +63,13 @@ func temporaryDataDirectory() -> String {
     NSTemporaryDirectory() + "zimage-server-tests-\(UUID().uuidString)"
 }
 
-func options(_ directory: String = temporaryDataDirectory(), apiKey: String? = nil, maxQueue: Int = 32) -> ServerOptions {
+func options(_ directory: String = temporaryDataDirectory(), apiKey: String? = nil, maxQueue: Int = 32,
+             publicDirectory: String? = nil, publicURL: String? = nil) -> ServerOptions {
     var options = ServerOptions(dataDirectory: directory)
     options.apiKey = apiKey
     options.maxQueue = maxQueue
+    options.publicDirectory = publicDirectory
+    options.publicURL = publicURL
     return options
 }
 
@@ -68,6 +82,7 @@ extension TestResponse {
     }
     var errorField: String? { (json["error"] as? [String: Any])?["field"] as? String }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
 }
 
 func body(_ object: Any) -> ByteBuffer {

@@ -17,13 +17,16 @@ struct A1111API: Sendable {
     let service: GenerationService
     let store: JobStore
     let engine: any GenerationEngine
-    let limits: ServerLimits
+    let limits: GenerationLimits
     let options: OptionsStore
 
     static func defaultOptions(model: String) -> [String: Any] {
         ["sd_model_checkpoint": model, "sd_checkpoint_hash": NSNull(), "samples_format": "png",
          "CLIP_stop_at_last_layers": 1, "zimage_sd_defaults": "turbo"]
     }
+
+    /// Options a client may set (each read back by GET /options); others are accepted and dropped.
+    static let storedOptions: Set<String> = ["zimage_sd_defaults", "samples_format", "CLIP_stop_at_last_layers"]
 
     func register(on router: Router<ZImageRequestContext>) {
         let api = router.group("sdapi/v1")
@@ -43,9 +46,15 @@ struct A1111API: Sendable {
             if let value = json.object["zimage_sd_defaults"], !(["turbo", "as_sent"].contains(value as? String ?? "")) {
                 throw APIError.badRequest("zimage_sd_defaults", "zimage_sd_defaults must be \"turbo\" or \"as_sent\"")
             }
-            // Known keys are stored; the model cannot be switched (one model per server).
+            for key in Self.storedOptions.sorted() {
+                guard let value = json.object[key] else { continue }
+                let small = (value as? String).map { $0.utf8.count <= 100 } ?? (value is NSNumber)
+                guard small else { throw APIError.badRequest(key, "\(key) must be a number or a string of at most 100 bytes") }
+            }
+            // Only keys this server knows are stored (unknown ones are ignored, so no client can
+            // fill memory); the model cannot be switched (one model per server).
             self.options.update { options in
-                for (key, value) in json.object where key != "sd_model_checkpoint" { options[key] = value }
+                for (key, value) in json.object where Self.storedOptions.contains(key) { options[key] = value }
             }
             return Response.json(NSNull())
         }
@@ -62,15 +71,21 @@ struct A1111API: Sendable {
         }
     }
 
+    /// Generation parameters from a `txt2img` body, in A1111's terms: images = `batch_size` ×
+    /// `n_iter` (each bounded first, so the product cannot overflow), guidance = `cfg_scale` − 1.
     func parameters(from json: RequestJSON) throws -> (GenerationParameters, sent: [String: Any]) {
         let prompt = try json.string("prompt") ?? ""
         var p = GenerationParameters(prompt: prompt)
         p.negativePrompt = try json.string("negative_prompt") ?? ""
-        try limits.check(prompt: p.prompt, negative: p.negativePrompt)
         p.width = try json.int("width") ?? 1024
         p.height = try json.int("height") ?? 1024
         let steps = try json.int("steps"), cfg = try json.double("cfg_scale")
         let keepSDDefaults = options.snapshot()["zimage_sd_defaults"] as? String == "as_sent"
+        let maxCFG = Double(limits.guidance.upperBound) + 1
+        if let cfg, cfg > maxCFG {
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: "cfg_scale",
+                           message: "cfg_scale \(cfg) is above this server's limit of \(Infotext.format(Float(maxCFG)))")
+        }
         if steps == 20 && cfg == 7 && !keepSDDefaults {
             (p.steps, p.guidanceScale) = (8, 0)
         } else {
@@ -78,12 +93,21 @@ struct A1111API: Sendable {
             p.guidanceScale = Float(max((cfg ?? 1) - 1, 0))
         }
         let batch = try json.int("batch_size") ?? 1, iterations = try json.int("n_iter") ?? 1
-        guard batch >= 1 else { throw APIError.badRequest("batch_size", "batch_size must be 1 or more") }
-        guard iterations >= 1 else { throw APIError.badRequest("n_iter", "n_iter must be 1 or more") }
+        let most = limits.batch.upperBound
+        for (field, value) in [("batch_size", batch), ("n_iter", iterations)] {
+            guard value >= 1 else { throw APIError.badRequest(field, "\(field) must be 1 or more") }
+            guard value <= most else {
+                throw APIError(.unprocessableContent, code: "invalid_parameter", field: field,
+                               message: "\(field) \(value) is above this server's limit of \(most) images")
+            }
+        }
+        guard batch * iterations <= most else {
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: "batch_size",
+                           message: "batch_size × n_iter = \(batch * iterations) is above this server's limit of \(most) images")
+        }
         p.batchSize = batch * iterations
-        let seed = try json.int("seed") ?? -1
-        p.seed = seed >= 0 ? UInt64(seed) : nil
-        try limits.check(p)
+        p.seed = try ParameterCheck.seed(try json.int("seed"))
+        try ParameterCheck.validate(p, limits: limits, names: .a1111, engine: engine)
         return (p, json.object)
     }
 
@@ -123,10 +147,10 @@ struct A1111API: Sendable {
             "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": 0, "extra_generation_params": [:],
             "index_of_first_image": 0, "infotexts": images.map(\.infotext), "styles": [], "clip_skip": 1,
             "job_timestamp": String(Int(finished.createdAt)), "is_using_inpainting_conditioning": false,
-            "version": ServerInfo.version,
+            "version": ServerInfo.version, "prompt_truncated": finished.promptTruncated ?? false,
         ]
         let encoded = try images.map { image -> String in
-            guard let data = FileManager.default.contents(atPath: store.imagePath(image.id)) else {
+            guard let data = store.imageData(image.id) else {
                 throw APIError(.internalServerError, code: "image_missing", message: "image \(image.id) is missing")
             }
             return data.base64EncodedString()
@@ -141,15 +165,9 @@ struct A1111API: Sendable {
         }
         var step = 0, steps = 0, image = 0, images = 1
         var preview: Any = NSNull()
-        if let latest = service.events.latest(running),
-           let object = (try? JSONSerialization.jsonObject(with: Data(latest.data.utf8))) as? [String: Any] {
-            step = object["step"] as? Int ?? 0
-            steps = object["steps"] as? Int ?? 0
-            image = object["image"] as? Int ?? 0
-            images = object["images"] as? Int ?? 1
-            if let url = object["preview"] as? String, let comma = url.firstIndex(of: ",") {
-                preview = String(url[url.index(after: comma)...])
-            }
+        if let latest = service.events.latestProgress(running) {
+            (step, steps, image, images) = (latest.step, latest.steps, latest.image, latest.images)
+            if let png = latest.previewPNG { preview = Data(png).base64EncodedString() }
         }
         let done = Double(image * steps + step), total = Double(max(images * steps, 1))
         let fraction = done / total

@@ -3,12 +3,12 @@ import Hummingbird
 import NIOCore
 import ZImagePipeline
 
-/// The native JSON API under `/api/v1` (documented in Resources/openapi.yaml).
+/// The native JSON API under `/api/v1` (documented in Resources/openapi.json).
 struct NativeAPI: Sendable {
     let service: GenerationService
     let store: JobStore
     let engine: any GenerationEngine
-    let limits: ServerLimits
+    let limits: GenerationLimits
 
     func register(on router: Router<ZImageRequestContext>) {
         let api = router.group("api/v1")
@@ -44,17 +44,21 @@ struct NativeAPI: Sendable {
             return Response.json(["running": running, "queued": queued])
         }
         api.get("history") { request, _ in
-            let page = request.uri.queryParameters.get("page", as: Int.self) ?? 1
-            let perPage = request.uri.queryParameters.get("per_page", as: Int.self) ?? 24
+            let page = try Self.query(request, "page") ?? 1
+            let perPage = try Self.query(request, "per_page") ?? 24
             guard page >= 1 else { throw APIError.badRequest("page", "page must be 1 or more") }
-            guard (1...100).contains(perPage) else { throw APIError.badRequest("per_page", "per_page must be 1 to 100") }
-            let (total, jobs) = try self.store.history(page: page, perPage: perPage)
+            guard (1...Self.maxPerPage).contains(perPage) else {
+                throw APIError.badRequest("per_page", "per_page must be 1 to \(Self.maxPerPage)")
+            }
+            let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+            guard !overflow else { throw APIError.badRequest("page", "page \(page) is too large") }
+            let (total, jobs) = try self.store.history(offset: offset, limit: perPage)
             let items = try jobs.map { JobView.object($0, images: try self.store.images(of: $0.id), position: nil, progress: nil) }
             return Response.json(["page": page, "per_page": perPage, "total": total, "items": items])
         }
         api.delete("history/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(id)") }
+            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
             guard job.status != .queued, job.status != .running else {
                 throw APIError(.conflict, code: "job_active", message: "cancel generation \(id) before deleting it")
             }
@@ -65,8 +69,8 @@ struct NativeAPI: Sendable {
             let id = try context.parameters.require("id")
             // Images are addressed by id only; the id must be one the database knows.
             guard try self.store.image(id) != nil,
-                  let data = FileManager.default.contents(atPath: self.store.imagePath(id)) else {
-                throw APIError.notFound("image \(id)")
+                  let data = self.store.imageData(id) else {
+                throw APIError.notFound("image \(APIError.shown(id))")
             }
             return Response.png([UInt8](data))
         }
@@ -78,12 +82,21 @@ struct NativeAPI: Sendable {
         }
     }
 
-    /// Generation parameters from a native request body.
+    /// The largest history page (with prompts of at most 40,000 bytes a page stays below ~16 MiB).
+    static let maxPerPage = 100
+
+    /// An integer query parameter; present but not an integer is a 400 naming it.
+    static func query(_ request: Request, _ name: String) throws -> Int? {
+        guard let text = request.uri.queryParameters[name[...]] else { return nil }
+        guard let value = Int(String(text)) else { throw APIError.badRequest(name, "\(name) must be an integer") }
+        return value
+    }
+
+    /// Generation parameters from a native request body, validated against the server's limits.
     func parameters(from json: RequestJSON) throws -> GenerationParameters {
         guard let prompt = try json.string("prompt") else { throw APIError.badRequest("prompt", "prompt is required") }
         var p = GenerationParameters(prompt: prompt)
         p.negativePrompt = try json.string("negative_prompt") ?? ""
-        try limits.check(prompt: p.prompt, negative: p.negativePrompt)
         p.width = try json.int("width") ?? p.width
         p.height = try json.int("height") ?? p.height
         p.steps = try json.int("steps") ?? p.steps
@@ -96,26 +109,23 @@ struct NativeAPI: Sendable {
             p.cfgNormalization = Float(try json.double("cfg_normalization") ?? 0)
         }
         p.tiledDecode = try json.bool("tiled_decode") ?? false
-        let seed = try json.int("seed") ?? -1
-        guard seed >= -1 else { throw APIError.badRequest("seed", "seed must be -1 (random) or non-negative") }
-        p.seed = seed >= 0 ? UInt64(seed) : nil
-        try limits.check(p)
+        p.seed = try ParameterCheck.seed(try json.int("seed"))
+        try ParameterCheck.validate(p, limits: limits, names: .native, engine: engine)
         return p
     }
 
     /// Server-sent events of one job: its state now, then every event until it ends.
     func events(_ id: String) async throws -> Response {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         let stream = service.events.subscribe(id)
         var opening: [JobEvent] = []
         switch job.status {
-        case .done: opening.append(JobEvent(kind: .done, data: try await JobView.make(id, store: store, service: service)))
-        case .failed:
-            opening.append(JobEvent(kind: .failed, data: JobView.json(["error": job.error ?? "failed"])))
-        case .cancelled: opening.append(JobEvent(kind: .cancelled, data: "{}"))
+        case .done: opening.append(JobEvent(kind: .done, payload: .job(try await JobView.make(id, store: store, service: service))))
+        case .failed: opening.append(JobEvent(kind: .failed, payload: .error(job.error ?? "failed")))
+        case .cancelled: opening.append(JobEvent(kind: .cancelled))
         case .queued, .running:
             if let position = await service.position(of: id), position > 0 {
-                opening.append(JobEvent(kind: .queued, data: #"{"position":\#(position)}"#))
+                opening.append(JobEvent(kind: .queued, payload: .position(position)))
             } else if let latest = service.events.latest(id) {
                 opening.append(latest)
             }
@@ -140,36 +150,29 @@ struct NativeAPI: Sendable {
     }
 }
 
-/// Size limits on what a client may ask for (each refusal names the field).
-public struct ServerLimits: Sendable {
-    public var maxPromptCharacters = 10_000
-    public var maxWidth = 2048, maxHeight = 2048, maxSteps = 50, maxBatch = 8
-
-    public init() {}
-
-    func check(prompt: String, negative: String) throws {
-        if prompt.count > maxPromptCharacters {
-            throw APIError.badRequest("prompt", "prompt is longer than \(maxPromptCharacters) characters")
-        }
-        if negative.count > maxPromptCharacters {
-            throw APIError.badRequest("negative_prompt", "negative_prompt is longer than \(maxPromptCharacters) characters")
+/// The one check every API runs on its parameters: `GenerationParameters.validate` with the
+/// server's limits and the API's field names (422 naming the field), the engine's tokenizer
+/// counting prompt tokens; and the seed resolved once (400 when it is not -1 or 0…2^63 − 1).
+enum ParameterCheck {
+    static func validate(_ p: GenerationParameters, limits: GenerationLimits, names: FieldNames,
+                         engine: any GenerationEngine) throws {
+        do {
+            try p.validate(limits: limits, names: names, countTokens: engine.tokenCount)
+        } catch {
+            // Over-long prompts stay 400 (as before); values outside a range are 422.
+            let prompts = [names[.prompt].field, names[.negativePrompt].field]
+            throw APIError(prompts.contains(error.field) ? .badRequest : .unprocessableContent, code: "invalid_parameter",
+                           field: error.field, message: error.message)
         }
     }
 
-    func check(_ p: GenerationParameters) throws {
-        for (field, value, limit) in [("width", p.width, maxWidth), ("height", p.height, maxHeight),
-                                      ("steps", p.steps, maxSteps), ("batch_size", p.batchSize, maxBatch)]
-        where value > limit {
-            throw APIError(.unprocessableContent, code: "invalid_parameter", field: field,
-                           message: "\(field) \(value) is above this server's limit of \(limit)")
-        }
-        do { try p.validate() } catch GenerationError.invalidParameter(let field, let reason) {
-            let name = field == "batch" ? "batch_size" : field == "guidance" ? "guidance_scale" : field
-            throw APIError(.unprocessableContent, code: "invalid_parameter", field: name, message: "\(name): \(reason)")
+    static func seed(_ requested: Int?, field: String = "seed") throws -> UInt64 {
+        do { return try Seed.resolve(requested.map(Int64.init), field: field) } catch {
+            throw APIError.badRequest(error.field, error.message)
         }
     }
 }
 
 enum ServerInfo {
-    static let version = "zimage 0.1"
+    static let version = ZImagePipeline.version
 }

@@ -10,7 +10,9 @@ struct OpenAIAPI: Sendable {
     let service: GenerationService
     let store: JobStore
     let engine: any GenerationEngine
-    let limits: ServerLimits
+    let limits: GenerationLimits
+    /// Where image URLs point (`--public-url`, else the bound address); never the client's `Host`.
+    let publicURL: String
 
     func register(on router: Router<ZImageRequestContext>) {
         router.post("v1/images/generations") { request, context in try await self.generate(request, context: context) }
@@ -20,44 +22,55 @@ struct OpenAIAPI: Sendable {
         }
     }
 
-    func generate(_ request: Request, context: ZImageRequestContext) async throws -> Response {
-        let json = try await RequestJSON.read(request, context: context)
+    /// `"WxH"` (digits only) or `"auto"`; nil when the text is neither.
+    static func size(_ text: String) -> (width: Int, height: Int)? {
+        if text == "auto" { return (1024, 1024) }
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 6 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let width = Int(parts[0]), let height = Int(parts[1]) else { return nil }
+        return (width, height)
+    }
+
+    /// Generation parameters from an `images/generations` body, validated in OpenAI's terms.
+    func parameters(from json: RequestJSON) throws -> GenerationParameters {
         guard let prompt = try json.string("prompt"), !prompt.isEmpty else {
             throw APIError.badRequest("prompt", "prompt is required")
         }
         var p = GenerationParameters(prompt: prompt)
-        try limits.check(prompt: prompt, negative: "")
-        let size = try json.string("size") ?? "auto"
-        if size != "auto" {
-            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2 else { throw APIError.badRequest("size", "size must be \"WIDTHxHEIGHT\" or \"auto\"") }
-            (p.width, p.height) = (parts[0], parts[1])
+        guard let size = Self.size(try json.string("size") ?? "auto") else {
+            throw APIError.badRequest("size", "size must be \"WIDTHxHEIGHT\" (for example \"1024x1024\") or \"auto\"")
         }
+        (p.width, p.height) = size
         p.batchSize = try json.int("n") ?? 1
-        guard (1...10).contains(p.batchSize) else { throw APIError.badRequest("n", "n must be 1 to 10") }
+        p.seed = try ParameterCheck.seed(try json.int("seed"))
+        try ParameterCheck.validate(p, limits: limits, names: .openAI, engine: engine)
+        return p
+    }
+
+    func generate(_ request: Request, context: ZImageRequestContext) async throws -> Response {
+        let json = try await RequestJSON.read(request, context: context)
+        let p = try parameters(from: json)
         let format = try json.string("response_format") ?? "b64_json"
         guard format == "b64_json" || format == "url" else {
             throw APIError.badRequest("response_format", "response_format must be \"b64_json\" or \"url\"")
         }
-        if let seed = try json.int("seed"), seed >= 0 { p.seed = UInt64(seed) }
-        try limits.check(p)
         let job = try await service.submit(p, source: "openai")
         let stream = service.events.subscribe(job.id)
         if let current = try store.job(job.id), current.status == .queued || current.status == .running {
             for await event in stream where event.isTerminal { break }
         }
-        guard let finished = try store.job(job.id), finished.status == .done else {
-            let failed = try store.job(job.id)
-            throw APIError(.internalServerError, code: "generation_failed",
-                           message: failed?.error ?? "the generation did not finish (\(failed?.status.rawValue ?? "?"))")
+        guard let finished = try store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        switch finished.status {
+        case .done: break
+        case .cancelled: throw APIError(.conflict, code: "cancelled", message: "the generation was cancelled")
+        default: throw APIError(.internalServerError, code: "generation_failed", message: "the generation failed")
         }
-        let host = request.head.authority ?? "127.0.0.1"
         let data = try store.images(of: job.id).map { image -> [String: Any] in
-            if format == "url" { return ["url": "http://\(host)/api/v1/images/\(image.id)", "revised_prompt": prompt] }
-            guard let bytes = FileManager.default.contents(atPath: store.imagePath(image.id)) else {
+            if format == "url" { return ["url": "\(publicURL)/api/v1/images/\(image.id)", "revised_prompt": p.prompt] }
+            guard let bytes = store.imageData(image.id) else {
                 throw APIError(.internalServerError, code: "image_missing", message: "image \(image.id) is missing")
             }
-            return ["b64_json": bytes.base64EncodedString(), "revised_prompt": prompt]
+            return ["b64_json": bytes.base64EncodedString(), "revised_prompt": p.prompt]
         }
         return Response.json(["created": Int(finished.createdAt), "data": data])
     }

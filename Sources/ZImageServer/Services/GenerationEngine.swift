@@ -14,6 +14,14 @@ public protocol GenerationEngine: Sendable {
                   progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws -> [GeneratedImage]
     /// Device memory in use and in total, when the device reports it.
     func memory() -> (used: Int, total: Int)?
+    /// Tokens of a prompt as the text encoder would count them (without the template), when the
+    /// engine has a tokenizer; the server's token limit uses it. Must be safe to call from any thread.
+    var tokenCount: (@Sendable (String) -> Int)? { get }
+}
+
+extension GenerationEngine {
+    /// No tokenizer: the token limit is not checked.
+    public var tokenCount: (@Sendable (String) -> Int)? { nil }
 }
 
 /// The real engine: a `ZImagePipeline` on one device, run on its own thread so that long CPU or
@@ -49,6 +57,12 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
                 })
             }
         }
+    }
+
+    /// Counts with the pipeline's tokenizer (thread-safe; it never touches the model).
+    public var tokenCount: (@Sendable (String) -> Int)? {
+        let tokenizer = pipeline.tokenizer
+        return { tokenizer.encode($0).count }
     }
 
     public func memory() -> (used: Int, total: Int)? {

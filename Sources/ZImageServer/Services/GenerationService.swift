@@ -33,29 +33,25 @@ public actor GenerationService: Service {
 
     // MARK: Queue operations (called by the HTTP handlers)
 
-    /// Validates and enqueues; the seed is resolved now so it can be reported at once.
+    /// Enqueues parameters the API has validated (`ParameterCheck`), with their seed resolved
+    /// so it can be reported at once.
     func submit(_ parameters: GenerationParameters, source: String) throws -> JobRecord {
         var parameters = parameters
-        do { try parameters.validate() } catch let error as GenerationError {
-            if case .invalidParameter(let field, let reason) = error {
-                throw APIError(.unprocessableContent, code: "invalid_parameter", field: field, message: "\(field): \(reason)")
-            }
-            throw APIError.badRequest(nil, "\(error)")
-        }
         guard pending.count < maxQueue else {
             metrics.rejected.increment()
             throw APIError(.tooManyRequests, code: "queue_full",
                            message: "the queue is full (\(maxQueue) jobs waiting); try again when some have finished")
         }
-        if parameters.seed == nil { parameters.seed = UInt64.random(in: 0...UInt64(UInt32.max)) }
+        let seed = try parameters.seed ?? Seed.resolve(nil)
+        parameters.seed = seed
         let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
         let job = JobRecord(id: UUID().uuidString.lowercased(), sequence: try store.nextSequence(), status: .queued,
-                            parameters: encoded, seed: Int64(parameters.seed ?? 0), source: source,
+                            parameters: encoded, seed: Int64(clamping: seed), source: source,
                             createdAt: Date().timeIntervalSince1970)
         try store.insert(job)
         pending.append(job.id)
         metrics.queueLength.record(Int64(pending.count))
-        events.publish(job.id, JobEvent(kind: .queued, data: #"{"position":\#(pending.count)}"#))
+        events.publish(job.id, JobEvent(kind: .queued, payload: .position(pending.count)))
         wakeUp?.yield()
         return job
     }
@@ -72,12 +68,12 @@ public actor GenerationService: Service {
 
     /// Cancels a queued job at once, or asks the running one to stop at its next step.
     func cancel(_ id: String) throws -> JobRecord {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         if let index = pending.firstIndex(of: id) {
             pending.remove(at: index)
             let cancelled = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
             metrics.queueLength.record(Int64(pending.count))
-            events.publish(id, JobEvent(kind: .cancelled, data: "{}"))
+            events.publish(id, JobEvent(kind: .cancelled))
             return cancelled ?? job
         }
         if running == id {
@@ -119,6 +115,29 @@ public actor GenerationService: Service {
         wakeUp?.finish()
     }
 
+    /// A store write that the job's state depends on, retried for up to a minute: when the
+    /// machine is out of descriptors or the disk is busy for a moment, the job's row still ends
+    /// in the right state instead of staying "running".
+    @discardableResult
+    private func persist(_ what: String, job id: String, _ write: () throws -> Void) async -> Bool {
+        for attempt in 0..<120 {
+            do {
+                try write()
+                return true
+            } catch {
+                // Only a machine short of descriptors, disk or database access is worth waiting for.
+                guard ResourceExhaustion.matches(error) else {
+                    logger.error("could not record \(what)", metadata: ["job": "\(id)", "error": "\(error)"])
+                    return false
+                }
+                if attempt == 0 { logger.warning("could not record \(what); retrying", metadata: ["job": "\(id)", "error": "\(error)"]) }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        logger.error("gave up recording \(what)", metadata: ["job": "\(id)"])
+        return false
+    }
+
     private func execute(_ id: String) async {
         guard let job = try? store.job(id), job.status == .queued, let parameters = try? job.decodedParameters() else {
             return
@@ -126,8 +145,10 @@ public actor GenerationService: Service {
         running = id
         defer { running = nil }
         let started = Date()
-        _ = try? store.update(id) { $0.status = .running; $0.startedAt = started.timeIntervalSince1970 }
-        events.publish(id, JobEvent(kind: .started, data: "{}"))
+        guard await persist("the start", job: id, {
+            _ = try store.update(id) { $0.status = .running; $0.startedAt = started.timeIntervalSince1970 }
+        }) else { return }
+        events.publish(id, JobEvent(kind: .started))
         logger.info("generation started", metadata: ["job": "\(id)", "size": "\(parameters.width)x\(parameters.height)"])
         let cancelFlags = cancelRequested, events = self.events, metrics = self.metrics
         let lastStep = NIOLockedValueBox(started)
@@ -142,9 +163,9 @@ public actor GenerationService: Service {
                     }
                     stepTimes.withLockedValue { $0.append(now.timeIntervalSince(previous)) }
                     let preview = progress.preview.flatMap { try? PNGEncoder.encode($0, text: [], compressionLevel: 1) }
-                    let previewField = preview.map { "\"data:image/png;base64,\(Data($0).base64EncodedString())\"" } ?? "null"
-                    events.publish(id, JobEvent(kind: .progress, data:
-                        #"{"step":\#(progress.step),"steps":\#(progress.steps),"image":\#(progress.image),"images":\#(parameters.batchSize),"preview":\#(previewField)}"#))
+                    events.publish(id, JobEvent(kind: .progress, payload: .progress(JobProgress(
+                        step: progress.step, steps: progress.steps, image: progress.image, images: parameters.batchSize,
+                        previewPNG: preview))))
                 }
                 return !cancelFlags.withLockedValue { $0.contains(id) }
             }
@@ -152,36 +173,57 @@ public actor GenerationService: Service {
             var records: [ImageRecord] = []
             for (index, image) in images.enumerated() {
                 let record = ImageRecord(id: UUID().uuidString.lowercased(), jobId: id, index: index,
-                                         seed: Int64(image.seed), width: image.image.width, height: image.image.height,
-                                         infotext: image.infotext, createdAt: Date().timeIntervalSince1970)
-                try PNGEncoder.write(image.image, text: [("parameters", image.infotext)],
-                                     to: store.imagePath(record.id))
+                                         seed: Int64(clamping: image.seed), width: image.image.width,
+                                         height: image.image.height, infotext: image.infotext,
+                                         createdAt: Date().timeIntervalSince1970)
+                let written = await persist("image \(index)", job: id) {
+                    try PNGEncoder.write(image.image, text: [("parameters", image.infotext)], to: store.imagePath(record.id))
+                }
+                guard written else { throw ServiceError.imageNotWritten }
                 records.append(record)
             }
-            try store.finish(id, images: records, at: Date().timeIntervalSince1970)
+            let truncated = images.contains { $0.promptTruncated }
+            let finished = await persist("the result", job: id) {
+                try store.finish(id, images: records, promptTruncated: truncated, at: Date().timeIntervalSince1970)
+            }
+            guard finished else { throw ServiceError.resultNotRecorded }
             metrics.jobSeconds.recordSeconds(Date().timeIntervalSince(started))
             metrics.completed.increment()
-            let finished = (try? await JobView.make(id, store: store, service: self)) ?? "{}"
-            events.publish(id, JobEvent(kind: .done, data: finished))
+            let job = (try? await JobView.make(id, store: store, service: self)) ?? "{}"
+            events.publish(id, JobEvent(kind: .done, payload: .job(job)))
             logger.info("generation done", metadata: ["job": "\(id)", "seconds": "\(Date().timeIntervalSince(started))"])
         } catch GenerationError.cancelled {
             cancelRequested.withLockedValue { _ = $0.remove(id) }
             if shuttingDown {
-                _ = try? store.update(id) { $0.status = .queued; $0.startedAt = nil }
+                await persist("the re-queue", job: id) { _ = try store.update(id) { $0.status = .queued; $0.startedAt = nil } }
                 logger.info("generation re-queued for the next start", metadata: ["job": "\(id)"])
             } else {
-                _ = try? store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
+                await persist("the cancellation", job: id) {
+                    _ = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
+                }
                 metrics.cancelled.increment()
-                events.publish(id, JobEvent(kind: .cancelled, data: "{}"))
+                events.publish(id, JobEvent(kind: .cancelled))
             }
         } catch {
             // Out of memory and every other failure end this job only; the server goes on.
             let message = "\(error)"
-            _ = try? store.update(id) { $0.status = .failed; $0.error = message; $0.finishedAt = Date().timeIntervalSince1970 }
+            await persist("the failure", job: id) {
+                _ = try store.update(id) { $0.status = .failed; $0.error = message; $0.finishedAt = Date().timeIntervalSince1970 }
+            }
             metrics.failed.increment()
-            let escaped = String(decoding: (try? JSONEncoder().encode(["error": message])) ?? Data(), as: UTF8.self)
-            events.publish(id, JobEvent(kind: .failed, data: escaped))
+            events.publish(id, JobEvent(kind: .failed, payload: .error(message)))
             logger.error("generation failed", metadata: ["job": "\(id)", "error": "\(message)"])
+        }
+    }
+}
+
+/// Why the worker could not finish a job the engine finished.
+enum ServiceError: Error, CustomStringConvertible {
+    case imageNotWritten, resultNotRecorded
+    var description: String {
+        switch self {
+        case .imageNotWritten: "the image could not be written to the data folder"
+        case .resultNotRecorded: "the result could not be recorded in the database"
         }
     }
 }

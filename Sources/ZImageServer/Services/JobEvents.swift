@@ -1,13 +1,55 @@
 import Foundation
 import NIOConcurrencyHelpers
 
+/// Where a running job is, as a typed value (the SSE `progress` event, `/sdapi/v1/progress`, the
+/// job object's `progress`).
+public struct JobProgress: Sendable, Equatable {
+    /// Completed steps of the current image, and the steps per image.
+    public var step: Int, steps: Int
+    /// The current image (0-based) and the images of the job.
+    public var image: Int, images: Int
+    /// A small PNG of the current latents, on preview steps.
+    public var previewPNG: [UInt8]?
+
+    /// The fields without the preview (the job object's `progress`).
+    var counts: [String: Any] { ["step": step, "steps": steps, "image": image, "images": images] }
+}
+
 /// One event of a job, as sent to server-sent-event listeners.
 public struct JobEvent: Sendable {
     public enum Kind: String, Sendable { case queued, started, progress, done, failed, cancelled }
+    /// What an event carries besides its kind.
+    public enum Payload: Sendable {
+        case none
+        case position(Int)
+        case progress(JobProgress)
+        /// The finished job object, already JSON text.
+        case job(String)
+        case error(String)
+    }
     public var kind: Kind
-    /// JSON object text for the `data:` line.
-    public var data: String
+    public var payload: Payload
+
+    public init(kind: Kind, payload: Payload = .none) { (self.kind, self.payload) = (kind, payload) }
+
     public var isTerminal: Bool { kind == .done || kind == .failed || kind == .cancelled }
+
+    /// The progress, for a progress event.
+    public var progress: JobProgress? { if case .progress(let value) = payload { value } else { nil } }
+
+    /// JSON object text for the `data:` line.
+    public var data: String {
+        switch payload {
+        case .none: return "{}"
+        case .position(let position): return SafeJSON.string(["position": position])
+        case .progress(let progress):
+            var object = progress.counts
+            object["preview"] = progress.previewPNG.map { "data:image/png;base64," + Data($0).base64EncodedString() } ?? NSNull()
+            return SafeJSON.string(object)
+        case .job(let text): return text
+        case .error(let message): return SafeJSON.string(["error": message])
+        }
+    }
 }
 
 /// Fans job events out to any number of listeners, and remembers each running job's latest
@@ -47,6 +89,9 @@ public final class JobEvents: Sendable {
         }
     }
 
-    /// The last progress event of a running job.
+    /// The last progress or start event of a running job.
     public func latest(_ jobId: String) -> JobEvent? { state.withLockedValue { $0.latest[jobId] } }
+
+    /// The last progress of a running job.
+    public func latestProgress(_ jobId: String) -> JobProgress? { latest(jobId)?.progress }
 }

@@ -19,6 +19,9 @@ struct JobRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatab
     var startedAt: Double?
     var finishedAt: Double?
     var error: String?
+    /// Whether the prompt was cut at the model's token limit (nil for jobs not finished, or
+    /// finished before this was recorded).
+    var promptTruncated: Bool?
 
     func decodedParameters() throws -> GenerationParameters {
         try JSONDecoder().decode(GenerationParameters.self, from: Data(parameters.utf8))
@@ -75,10 +78,16 @@ final class JobStore: Sendable {
                 t.column("createdAt", .double).notNull()
             }
         }
+        migrator.registerMigration("v2: prompt truncation") { db in
+            try db.alter(table: "jobs") { t in t.add(column: "promptTruncated", .boolean) }
+        }
         try migrator.migrate(database)
     }
 
     func imagePath(_ id: String) -> String { imagesDirectory + "/\(id).png" }
+
+    /// The PNG of image `id`, read only when it is a regular file inside the images folder.
+    func imageData(_ id: String) -> Data? { ContainedFolder(imagesDirectory)?.contents("\(id).png") }
 
     func nextSequence() throws -> Int64 {
         try database.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM jobs") ?? 1 }
@@ -106,11 +115,12 @@ final class JobStore: Sendable {
     }
 
     /// Marks a job done with its images, in one transaction (files are already written).
-    func finish(_ id: String, images: [ImageRecord], at time: Double) throws {
+    func finish(_ id: String, images: [ImageRecord], promptTruncated: Bool, at time: Double) throws {
         try database.write { db in
-            for image in images { try image.insert(db) }
+            for image in images { try image.save(db) }
             if var job = try JobRecord.fetchOne(db, key: id) {
                 job.status = .done
+                job.promptTruncated = promptTruncated
                 job.finishedAt = time
                 try job.update(db)
             }
@@ -126,12 +136,12 @@ final class JobStore: Sendable {
         }
     }
 
-    /// Finished jobs, newest first.
-    func history(page: Int, perPage: Int) throws -> (total: Int, jobs: [JobRecord]) {
+    /// Finished jobs, newest first: `limit` of them after the first `offset`.
+    func history(offset: Int, limit: Int) throws -> (total: Int, jobs: [JobRecord]) {
         try database.read { db in
             let request = JobRecord.filter(Column("status") == JobRecord.Status.done.rawValue)
             let total = try request.fetchCount(db)
-            let jobs = try request.order(Column("sequence").desc).limit(perPage, offset: (page - 1) * perPage).fetchAll(db)
+            let jobs = try request.order(Column("sequence").desc).limit(limit, offset: offset).fetchAll(db)
             return (total, jobs)
         }
     }

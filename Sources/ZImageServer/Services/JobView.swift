@@ -5,7 +5,7 @@ import ZImagePipeline
 enum JobView {
     static func parametersObject(_ p: GenerationParameters) -> [String: Any] {
         ["prompt": p.prompt, "negative_prompt": p.negativePrompt, "width": p.width, "height": p.height,
-         "steps": p.steps, "guidance_scale": Double(p.guidanceScale), "seed": p.seed.map { Int64($0) } ?? -1,
+         "steps": p.steps, "guidance_scale": Double(p.guidanceScale), "seed": p.seed.map { Int64(clamping: $0) } ?? Seed.randomMarker,
          "batch_size": p.batchSize, "cfg_normalization": Double(p.cfgNormalization),
          "cfg_truncation": Double(p.cfgTruncation), "tiled_decode": p.tiledDecode]
     }
@@ -22,6 +22,7 @@ enum JobView {
             "created_at": job.createdAt, "started_at": job.startedAt ?? NSNull(),
             "finished_at": job.finishedAt ?? NSNull(), "error": job.error ?? NSNull(),
             "progress": progress ?? NSNull(), "images": images.map(imageObject),
+            "prompt_truncated": job.promptTruncated.map { $0 as Any } ?? NSNull(),
         ]
         object["parameters"] = (try? job.decodedParameters()).map(parametersObject) ?? [:]
         return object
@@ -35,14 +36,9 @@ enum JobView {
     }
 
     static func objectFor(_ id: String, store: JobStore, service: GenerationService) async throws -> [String: Any] {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(id)") }
+        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         let position = await service.position(of: id)
-        var progress: [String: Any]?
-        if let latest = service.events.latest(id), latest.kind == .progress,
-           var object = (try? JSONSerialization.jsonObject(with: Data(latest.data.utf8))) as? [String: Any] {
-            object["preview"] = nil
-            progress = object
-        }
+        let progress = service.events.latestProgress(id)?.counts
         return object(job, images: try store.images(of: id), position: position, progress: progress)
     }
 }

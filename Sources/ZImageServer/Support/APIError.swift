@@ -31,5 +31,12 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static func badRequest(_ field: String?, _ message: String) -> APIError {
         APIError(.badRequest, code: "invalid_request", field: field, message: message)
     }
+    /// An id from a request as an error message may show it: ids this server makes are UUIDs, so
+    /// anything longer or with other characters is not echoed back.
+    static func shown(_ id: String) -> String {
+        id.utf8.count <= 64 && id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d })
+            ? id : "(an id this server never made)"
+    }
+
     static func notFound(_ what: String) -> APIError { APIError(.notFound, code: "not_found", message: "\(what) not found") }
 }

@@ -7,13 +7,23 @@ import NIOCore
 struct RequestJSON {
     let object: [String: Any]
 
+    enum BodyRead: Sendable { case complete(ByteBuffer), tooLarge }
+
+    /// Reads the body (at most `maxUploadSize` bytes, within `ConnectionLimits.bodyTimeout`) as a JSON object.
     static func read(_ request: Request, context: some RequestContext) async throws -> RequestJSON {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: context.maxUploadSize)
-        } catch {
+        let limit = context.maxUploadSize
+        let outcome = await Deadline.run(seconds: ConnectionLimits.bodyTimeout) { () -> BodyRead in
+            do { return .complete(try await request.body.collect(upTo: limit)) } catch { return .tooLarge }
+        }
+        guard let outcome else {
+            var error = APIError(.requestTimeout, code: "body_timeout",
+                                 message: "the request body did not arrive within \(Int(ConnectionLimits.bodyTimeout)) s")
+            error.headers[.connection] = "close"
+            throw error
+        }
+        guard case .complete(let buffer) = outcome else {
             throw APIError(.contentTooLarge, code: "body_too_large",
-                           message: "the request body is larger than \(context.maxUploadSize / 1024) KiB")
+                           message: "the request body is larger than \(limit / 1024) KiB")
         }
         let data = Data(buffer: buffer)
         if data.isEmpty { return RequestJSON(object: [:]) }
@@ -31,16 +41,31 @@ struct RequestJSON {
         return value
     }
 
+    /// An integer field, exact over the whole 64-bit range (JSON numbers beyond it, fractions and
+    /// other types are refused naming the field).
     func int(_ key: String) throws -> Int? {
         guard has(key) else { return nil }
-        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c" else {
-            throw APIError.badRequest(key, "\(key) must be an integer")
+        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c",
+              let value = Self.exactInteger(number) else {
+            throw APIError.badRequest(key, "\(key) must be an integer from -2^63 to 2^63 - 1")
         }
-        let value = number.doubleValue
-        guard value.isFinite, value == value.rounded(), abs(value) < 9.2e18 else {
-            throw APIError.badRequest(key, "\(key) must be an integer")
+        return value
+    }
+
+    /// The integer an `NSNumber` holds, when it holds one exactly (integers stay exact; doubles
+    /// must be whole and within range).
+    static func exactInteger(_ number: NSNumber) -> Int? {
+        switch String(cString: number.objCType) {
+        case "d", "f":
+            let value = number.doubleValue
+            guard value.isFinite, value == value.rounded(), value >= -9.223372036854775808e18,
+                  value < 9.223372036854775808e18 else { return nil }
+            return Int(value)
+        case "Q", "L", "I", "S", "C":
+            return number.uint64Value <= UInt64(Int.max) ? Int(number.uint64Value) : nil
+        default:
+            return number.int64Value == Int64(truncatingIfNeeded: number.intValue) ? Int(number.int64Value) : nil
         }
-        return Int(value)
     }
 
     func double(_ key: String) throws -> Double? {
@@ -78,7 +103,7 @@ enum SafeJSON {
     static func data(_ object: Any) -> Data {
         if object is NSNull { return Data("null".utf8) }
         guard JSONSerialization.isValidJSONObject(object),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             return Data(#"{"error":{"code":"internal_error","field":null,"message":"response could not be encoded"}}"#.utf8)
         }
         return data

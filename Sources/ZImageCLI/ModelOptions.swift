@@ -1,0 +1,124 @@
+import Foundation
+import ArgumentParser
+import ZImageCPU
+import ZImageCUDA
+import ZImagePipeline
+import ZImageTensor
+
+/// Where a generation runs: `cpu`, `cuda` (the first GPU), `cuda:N`, or `auto` (the first GPU
+/// when CUDA is there, else the CPU).
+public enum DeviceChoice: Equatable, Sendable, ExpressibleByArgument, CustomStringConvertible {
+    case auto, cpu, cuda(Int)
+
+    public init?(argument: String) {
+        switch argument {
+        case "auto": self = .auto
+        case "cpu": self = .cpu
+        case "cuda": self = .cuda(0)
+        case let value where value.hasPrefix("cuda:"):
+            guard let ordinal = Int(value.dropFirst(5)), (0...1023).contains(ordinal) else { return nil }
+            self = .cuda(ordinal)
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .cpu: "cpu"
+        case .cuda(let ordinal): "cuda:\(ordinal)"
+        }
+    }
+
+    public static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
+
+    /// The backend for this choice; `threads` sizes the CPU backend.
+    public func backend(threads: Int?) throws -> any Backend {
+        switch self {
+        case .cpu: return CPUBackend(threads: threads)
+        case .auto:
+            if let gpu = try? CUDABackend(ordinal: 0) { return gpu }
+            return CPUBackend(threads: threads)
+        case .cuda(let ordinal): return try CUDABackend(ordinal: ordinal)
+        }
+    }
+}
+
+extension Precision: ExpressibleByArgument {}
+
+/// `--precision`: a fixed precision, or `auto` (fp32 on the CPU, bf16 on a GPU).
+public enum PrecisionChoice: Equatable, Sendable, ExpressibleByArgument, CustomStringConvertible {
+    case auto, fixed(Precision)
+
+    public init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let precision = Precision(rawValue: argument) { self = .fixed(precision) } else { return nil }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let precision): precision.rawValue
+        }
+    }
+
+    public static var allValueStrings: [String] { Precision.allCases.map(\.rawValue) + ["auto"] }
+
+    public func resolved(on backend: any Backend) -> Precision {
+        switch self {
+        case .auto: backend.device == .cpu ? .float32 : .bfloat16
+        case .fixed(let precision): precision
+        }
+    }
+}
+
+/// The options every command that loads a model shares: which model, on which device, at which
+/// precision, with how many CPU threads.
+public struct ModelOptions: ParsableArguments {
+    @Option(help: "Model directory (diffusers layout of Tongyi-MAI/Z-Image-Turbo), a folder of ComfyUI files, or a repository id in the Hugging Face cache (see `zimage pull`). Default: the demo model.")
+    public var model: String?
+
+    /// `--transformer/--text-encoder/--vae/--tokenizer` (ComfyUI's separate files).
+    @OptionGroup var split: SplitFileOptions
+
+    @Option(help: "cpu, cuda, cuda:N or auto.")
+    public var device: DeviceChoice = .auto
+
+    @Option(help: "fp32, bf16 or fp16; auto is fp32 on the CPU and bf16 on a GPU.")
+    public var precision: PrecisionChoice = .auto
+
+    @Option(help: "CPU threads, 1 to \(Self.maxThreads) (default: all cores).")
+    public var threads: Int?
+
+    /// More CPU threads than this are refused (OpenBLAS takes a 32-bit count).
+    public static let maxThreads = 1024
+
+    public init() {}
+
+    public func validate() throws {
+        if let threads, !(1...Self.maxThreads).contains(threads) {
+            throw ValidationError("--threads must be 1 to \(Self.maxThreads) (got \(threads))")
+        }
+        // A local path is checked before anything opens it (FIFOs, links, bad model_index.json); a
+        // folder without model_index.json may hold ComfyUI files and a repository id is resolved
+        // through the Hugging Face cache, both by ModelSource.
+        if let model, FileKind(model) != .missing {
+            let index = (model as NSString).appendingPathComponent("model_index.json")
+            if !(FileKind(model) == .directory && FileKind(index) == .missing) { try ModelFolderCheck.check(model) }
+        }
+    }
+
+    /// The pipeline the flags name (a diffusers folder, a cached repository, ComfyUI files, or the
+    /// demo model when none is given, which `note` says), with its backend and precision.
+    func pipeline(note: (String) -> Void) throws
+        -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
+        let backend = try device.backend(threads: threads)
+        let precision = self.precision.resolved(on: backend)
+        if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision) {
+            return (named, backend, precision, false)
+        }
+        let directory = try DemoModel.ensure()
+        note("using the demo model (random weights: abstract images); --model DIR selects real weights")
+        return (try ZImagePipeline(modelDirectory: directory, backend: backend, precision: precision), backend, precision,
+                true)
+    }
+}

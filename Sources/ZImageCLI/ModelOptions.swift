@@ -103,8 +103,23 @@ public struct ModelOptions: ParsableArguments {
         // through the Hugging Face cache, both by ModelSource.
         if let model, FileKind(model) != .missing {
             let index = (model as NSString).appendingPathComponent("model_index.json")
-            if !(FileKind(model) == .directory && FileKind(index) == .missing) { try ModelFolderCheck.check(model) }
+            let comfyUIFolder = FileKind(model) == .directory && FileKind(index) == .missing && Self.holdsWeightFiles(model)
+            if !comfyUIFolder { try ModelFolderCheck.check(model) }
         }
+    }
+
+    /// Whether `folder` or a folder inside it holds a `.safetensors` file (a ComfyUI `models/` folder).
+    static func holdsWeightFiles(_ folder: String) -> Bool {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: folder)) ?? [] {
+            if name.hasSuffix(".safetensors") { return true }
+            let inner = (folder as NSString).appendingPathComponent(name)
+            guard FileKind(inner) == .directory else { continue }
+            if ((try? manager.contentsOfDirectory(atPath: inner)) ?? []).contains(where: { $0.hasSuffix(".safetensors") }) {
+                return true
+            }
+        }
+        return false
     }
 
     /// The pipeline the flags name (a diffusers folder, a cached repository, ComfyUI files, or the

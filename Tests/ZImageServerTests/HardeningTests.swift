@@ -381,8 +381,13 @@ import ZImagePipeline
                 }
                 held.append(fd)
             }
-            try await Task.sleep(for: .milliseconds(300))
-            let line = try Self.exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            // The server accepts the held connections asynchronously; ask until it has them all.
+            var line = ""
+            for _ in 0..<60 {
+                try await Task.sleep(for: .milliseconds(500))
+                line = try Self.exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                if line.hasPrefix("HTTP/1.1 503") { break }
+            }
             #expect(line.hasPrefix("HTTP/1.1 503"), "\(line)")
             for fd in held { close(fd) }
             held = []

@@ -70,6 +70,10 @@ func options(_ directory: String = temporaryDataDirectory(), apiKey: String? = n
     options.maxQueue = maxQueue
     options.publicDirectory = publicDirectory
     options.publicURL = publicURL
+    // A loaded machine (the whole suite runs in parallel on two cores) can delay a test client's
+    // first bytes by many seconds; the default timeouts are exercised by Tests/e2e/fuzz_server.py.
+    options.connections.headerTimeout = 300
+    options.connections.idleTimeout = 300
     return options
 }
 

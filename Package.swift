@@ -97,17 +97,19 @@ let package = Package(
             dependencies: ["ZImageCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // Fixture paths, relative error and seeded inputs shared by the tests and the bench.
+        .target(name: "ZImageTestSupport", swiftSettings: swiftSettings),
         .executableTarget(
             name: "ZImageBench",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer",
-                           "ZImagePipeline"],
+                           "ZImagePipeline", "ZImageTestSupport"],
             path: "bench/ZImageBench",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
-        .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights"]),
-        .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA"]),
-        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI"]),
+        .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
+        .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
+        .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageTestSupport"]),
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport"]),
         .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
         .testTarget(
             name: "ZImageServerTests",
@@ -118,11 +120,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ZImageModelsTests",
-            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline"]
+            dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline",
+                           "ZImageTestSupport"]
         ),
         .testTarget(
             name: "ZImageTokenizerTests",
-            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImagePipeline"]
+            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImagePipeline", "ZImageTestSupport"]
         ),
     ]
 )

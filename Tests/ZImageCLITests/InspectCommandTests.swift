@@ -2,12 +2,7 @@ import Foundation
 import Testing
 import ZImageCLI
 import ZImageWeights
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-}
+import ZImageTestSupport
 
 @Suite struct InspectCommandTests {
     @Test func modelDirectoryReportListsComponents() throws {

@@ -1,5 +1,6 @@
 import Testing
 import ZImageCLI
+import ZImageTestSupport
 
 @Suite struct TokenizeCommandTests {
     @Test func argumentsAreValidated() throws {

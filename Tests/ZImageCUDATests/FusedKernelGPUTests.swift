@@ -3,6 +3,7 @@ import Testing
 import ZImageCPU
 import ZImageCUDA
 import ZImageTensor
+import ZImageTestSupport
 
 /// Where a CUDA GPU is present, each fused kernel and flash attention against its composed
 /// reference on the CPU (`FusedReference` through the CPU backend's defaults), with fixed seeds
@@ -36,13 +37,7 @@ struct FusedKernelGPUTests {
     }
 
     func relativeError(_ a: Tensor, _ b: Tensor) throws -> Double {
-        let x = try a.toFloats(), y = try b.toFloats()
-        var difference = 0.0, norm = 0.0
-        for (p, q) in zip(x, y) {
-            difference += Double(p - q) * Double(p - q)
-            norm += Double(q) * Double(q)
-        }
-        return x.contains { $0.isNaN } ? .infinity : (difference / max(norm, 1e-30)).squareRoot()
+        ZImageTestSupport.relativeError(try a.toFloats(), try b.toFloats())
     }
 
     @Test func normsAndGates() throws {

@@ -5,6 +5,7 @@ import ZImageModels
 import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// Text-encoder configs and keys as transformers reads them (issue 11 item 1): both spellings of
 /// RoPE and dtype, the reference's defaults, unknown fields ignored, errors naming file and field,

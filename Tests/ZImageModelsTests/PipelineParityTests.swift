@@ -5,6 +5,7 @@ import ZImageModels
 import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// Whole generations on the tiny model against diffusers' `ZImagePipeline` in float32 with CPU
 /// generators (stages/pipeline_*.safetensors). Bounds from issue #4: per-step latents within 1e-4

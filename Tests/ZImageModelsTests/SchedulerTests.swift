@@ -3,6 +3,7 @@ import ZImageCPU
 import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// Sigmas, timesteps and model times bit-exact with diffusers 0.42.1 (stages/scheduler.safetensors).
 @Suite struct SchedulerTests {

@@ -5,6 +5,7 @@ import ZImageModels
 import ZImagePipeline
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// ComfyUI split files of the tiny weights (Tests/Fixtures/layouts/comfyui, written by
 /// tools/fixtures/make_layouts.py and checked there against diffusers' own converters) give

@@ -6,24 +6,7 @@ import ZImagePipeline
 import ZImageTensor
 import ZImageTokenizer
 import ZImageWeights
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-    static var tinyModel: String { path("tiny-zimage") }
-}
-
-func relativeError(_ x: [Float], _ y: [Float]) -> Double {
-    guard x.count == y.count else { return .infinity }
-    var difference = 0.0, reference = 0.0
-    for (u, v) in zip(x, y) {
-        if u.isNaN != v.isNaN { return .infinity }
-        difference += Double(u - v) * Double(u - v)
-        reference += Double(v) * Double(v)
-    }
-    return (difference / max(reference, .leastNormalMagnitude)).squareRoot()
-}
+import ZImageTestSupport
 
 /// The tiny Qwen3 encoder against transformers (float32): `hidden_states[-2]` of the templated
 /// prompts in Tests/Fixtures/stages/text_encoder.safetensors, within 1e-4 relative error (issue #3).

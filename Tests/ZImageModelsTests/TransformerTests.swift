@@ -3,6 +3,7 @@ import ZImageCPU
 import ZImageModels
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// The tiny DiT against diffusers in float32 (stages/transformer.safetensors).
 @Suite struct TransformerTests {

@@ -3,6 +3,7 @@ import ZImageCPU
 import ZImageModels
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// The tiny VAE decoder against diffusers in float32 (stages/vae.safetensors).
 @Suite struct VAEDecoderTests {

@@ -1,6 +1,7 @@
 import Testing
 import ZImageCPU
 import ZImageTensor
+import ZImageTestSupport
 
 /// Behaviour the goldens do not reach: the streamed half-precision weight path, refusals, views.
 @Suite struct CPUBackendTests {

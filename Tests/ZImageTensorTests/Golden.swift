@@ -3,14 +3,9 @@ import Testing
 import ZImageCPU
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// Paths of the committed fixtures (written by tools/fixtures/*.py).
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-}
-
 /// The op goldens of Tests/Fixtures/ops/ops.safetensors: tensors `<case>.<role>` and a JSON
 /// parameter string per case in the metadata.
 struct OpGoldens {
@@ -41,17 +36,6 @@ func relativeError(_ a: Tensor, _ b: Tensor, sourceLocation: SourceLocation = #_
     return relativeError(x, y)
 }
 
-func relativeError(_ x: [Float], _ y: [Float]) -> Double {
-    guard x.count == y.count else { return .infinity }
-    var difference = 0.0, reference = 0.0
-    for (u, v) in zip(x, y) {
-        if u.isNaN != v.isNaN { return .infinity }
-        if u.isNaN { continue }
-        difference += Double(u - v) * Double(u - v)
-        reference += Double(v) * Double(v)
-    }
-    return reference == 0 ? difference.squareRoot() : (difference / reference).squareRoot()
-}
 
 /// Largest distance in units of the last place between two bf16/f16 tensors' bit patterns.
 func maximumULPDistance(_ a: Tensor, _ b: Tensor) throws -> Int {

@@ -1,6 +1,7 @@
 import Testing
 import ZImageCPU
 import ZImageTensor
+import ZImageTestSupport
 
 /// CPU ops against goldens computed by PyTorch in float64 (tools/fixtures/make_fixtures.py).
 /// Bound: relative L2 error under 1e-5 in float32 (issue #2).

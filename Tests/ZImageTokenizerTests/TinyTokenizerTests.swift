@@ -4,12 +4,7 @@ import ZImageCPU
 import ZImageTensor
 import ZImageTokenizer
 import ZImageWeights
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-}
+import ZImageTestSupport
 
 /// The tiny fixture tokenizer (same kind as Qwen's) against the ids HF `tokenizers` produced for it.
 @Suite struct TinyTokenizerTests {

@@ -3,6 +3,7 @@ import Testing
 import ZImageCPU
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 @Suite struct ModelDirectoryTests {
     @Test func readsTheOfficialLayout() throws {

@@ -3,6 +3,7 @@ import Testing
 import ZImageCPU
 import ZImageTensor
 import ZImageWeights
+import ZImageTestSupport
 
 /// Every kind of damage in Tests/Fixtures/corrupt (tools/fixtures/make_corrupt_safetensors.py)
 /// gives its own typed error, never a crash.

@@ -1,13 +1,7 @@
 import Foundation
 import ZImageTensor
 import ZImageWeights
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-    static var tinyModel: String { path("tiny-zimage") }
-}
+import ZImageTestSupport
 
 /// A fresh temporary folder, removed by the caller.
 func temporaryDirectory() throws -> String {

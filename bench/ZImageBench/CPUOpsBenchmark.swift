@@ -1,6 +1,7 @@
 import Foundation
 import ZImageCPU
 import ZImageTensor
+import ZImageTestSupport
 
 /// Times CPU ops at model-like shapes (scaled to a few seconds on a small machine). The same
 /// cases run in bench/cpu_ops_torch.py with the same threads; bench/run_cpu_ops.sh joins them.

@@ -3,6 +3,7 @@ import ZImageCPU
 import ZImageCUDA
 import ZImagePipeline
 import ZImageTensor
+import ZImageTestSupport
 
 /// The CUDA slice against the CPU backend on fresh random inputs (outputs poisoned first), and
 /// the cuBLASLt bf16 rate for a 4096×3840×10240 product. Bounds from the device's METHOD.md.

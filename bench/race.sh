@@ -48,12 +48,20 @@ P=$(sample /tmp/mem_bench.txt)
 .carry/ZImageBench pipeline --model $M --profile > "$OUT/zimage-bf16.json" 2> "$OUT/profile-after.txt"
 kill $P; peak /tmp/mem_bench.txt > "$OUT/zimage-bf16-peak.txt"
 cat "$OUT/zimage-bf16.json"
+# 3b. FP8: stage timings (profiled) and the seed-42 image.
+P=$(sample /tmp/mem_fp8.txt)
+.carry/ZImageBench pipeline --model $M --precision fp8 --profile > "$OUT/zimage-fp8.json" 2> "$OUT/profile-fp8.txt"
+kill $P; peak /tmp/mem_fp8.txt > "$OUT/zimage-fp8-peak.txt"
+cat "$OUT/zimage-fp8.json"
+.carry/zimage generate --model $M --device cuda --precision fp8 --prompt "a red fox in the snow" \
+    --width 1024 --height 1024 --steps 8 --seed 42 --output /tmp/zimg-fp8 > /tmp/fp8.txt 2>&1 || tail -3 /tmp/fp8.txt
+cp /tmp/zimg-fp8/*.png "$OUT/zimage-fp8-seed42.png" 2>/dev/null
 [ "${SKIP_REFERENCE:-0}" = 1 ] || ZIMAGE_CUDA_REFERENCE_OPS=1 .carry/ZImageBench pipeline --model $M --repeats 1 \
     --profile > "$OUT/zimage-reference-ops.json" 2> "$OUT/profile-before.txt"
 [ "${SKIP_DIFFUSERS:-0}" = 1 ] && { python3 bench/race_summary.py "$OUT"; exit 0; }
 # 4. diffusers eager and compiled, PSNR against zimage's seed-42 image.
 P=$(sample /tmp/mem_d.txt)
-python3 bench/race_diffusers.py $M "$OUT/diffusers.json" "$OUT/zimage-seed42.png" > /dev/null 2> "$OUT/diffusers.err"
+python3 bench/race_diffusers.py $M "$OUT/diffusers.json" "$OUT/zimage-seed42.png" "$OUT/zimage-fp8-seed42.png" > /dev/null 2> "$OUT/diffusers.err"
 echo "diffusers exit $?"; tail -2 "$OUT/diffusers.err"
 kill $P; peak /tmp/mem_d.txt > "$OUT/diffusers-peak.txt"
 python3 bench/race_summary.py "$OUT"

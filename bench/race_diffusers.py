@@ -3,7 +3,11 @@
 random-weight model and card, at the race's settings (1024², 8 steps, guidance 0, prompt
 'a red fox in the snow', seed 42 on a CPU generator). Stage times come from CUDA events recorded
 by forward hooks on the text encoder, the transformer and the VAE decoder during whole pipeline
-runs, so nothing is re-implemented. Usage: race_diffusers.py MODEL OUT_JSON [ZIMAGE_PNG]."""
+runs, so nothing is re-implemented. With ZIMAGE_FP8_PNG, also the FP8 reference: the same pipeline
+with the DiT's image-token projections (noise refiner and main layers: to_q/k/v/out, w1/w2/w3) quantised
+as zimage's --precision fp8 does (e4m3, per-row scales amax/448 for weights and for each token's
+activations, float32 products), emulated in PyTorch, and the PSNR of zimage's fp8 image against it.
+Usage: race_diffusers.py MODEL OUT_JSON [ZIMAGE_PNG [ZIMAGE_FP8_PNG]]."""
 import json, statistics, sys, time
 import numpy as np
 import torch
@@ -12,6 +16,7 @@ from diffusers import ZImagePipeline
 
 model, out_path = sys.argv[1], sys.argv[2]
 zimage_png = sys.argv[3] if len(sys.argv) > 3 else None
+zimage_fp8_png = sys.argv[4] if len(sys.argv) > 4 else None
 PROMPT = "a red fox in the snow"
 start = time.perf_counter()
 pipe = ZImagePipeline.from_pretrained(model, torch_dtype=torch.bfloat16).to("cuda")
@@ -94,6 +99,45 @@ if zimage_png:
     mse = ((z - d) ** 2).mean()
     results["psnr_zimage_vs_diffusers_db"] = round(10 * np.log10(255 ** 2 / max(mse, 1e-9)), 2)
     results["mean_abs_pixel_diff"] = round(float(np.abs(z - d).mean()), 3)
+
+
+def psnr(png, image):
+    z = np.asarray(Image.open(png).convert("RGB")).astype(float)
+    d = np.asarray(image.convert("RGB")).astype(float)
+    return round(10 * np.log10(255 ** 2 / max(((z - d) ** 2).mean(), 1e-9)), 2)
+
+
+def fp8_rows(t):
+    """Per-row e4m3 quantisation as Kernels/quantize.cu: (codes as float32, scales)."""
+    f = t.float()
+    amax = f.abs().amax(-1, keepdim=True)
+    inverse = torch.where(amax > 0, 448.0 / amax, torch.ones_like(amax))
+    scale = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax))
+    return (f * inverse).clamp(-448, 448).to(torch.float8_e4m3fn), scale
+
+
+if zimage_fp8_png:
+    patched = []
+    for block in list(pipe.transformer.noise_refiner) + list(pipe.transformer.layers):
+        for linear in (block.attention.to_q, block.attention.to_k, block.attention.to_v, block.attention.to_out[0],
+                       block.feed_forward.w1, block.feed_forward.w2, block.feed_forward.w3):
+            qw, sw = fp8_rows(linear.weight.data)
+
+            def forward(x, qw=qw, sw=sw, bias=linear.bias):
+                qx, sx = fp8_rows(x)
+                y = (qx.float().reshape(-1, qx.shape[-1]) @ qw.float().t()) * sx.reshape(-1, 1) * sw.reshape(1, -1)
+                if bias is not None:
+                    y = y + bias.float()
+                return y.to(x.dtype).reshape(*x.shape[:-1], qw.shape[0])
+            patched.append((linear, linear.forward))
+            linear.forward = forward
+    fp8_image = generate()[0]
+    fp8_image.save(out_path.replace(".json", "-fp8-seed42.png"))
+    for linear, original in patched:
+        linear.forward = original
+    results["psnr_zimage_fp8_vs_diffusers_fp8_db"] = psnr(zimage_fp8_png, fp8_image)
+    results["psnr_zimage_fp8_vs_diffusers_bf16_db"] = psnr(zimage_fp8_png, image)
+    results["psnr_diffusers_fp8_vs_diffusers_bf16_db"] = psnr(out_path.replace(".json", "-fp8-seed42.png"), image)
 json.dump(results, open(out_path, "w"), indent=1)   # the eager half survives a compile failure
 pipe.transformer = torch.compile(pipe.transformer)
 import os

@@ -36,7 +36,12 @@ race = {
         "peak_gpu_mib": max(cold[1:] + warm[1:] + first_line_numbers("zimage-bf16-peak.txt") or [0]),
         "psnr_vs_diffusers_db": d.get("psnr_zimage_vs_diffusers_db"), "load_s": z.get("load_s")},
     "zimage-reference-ops": load("zimage-reference-ops.json"),
-    "zimage-fp8": None,
+    "zimage-fp8": ({k: load("zimage-fp8.json").get(k) for k in fields} | {
+        "peak_gpu_mib": (first_line_numbers("zimage-fp8-peak.txt") or [None])[0],
+        "psnr_vs_diffusers_db": d.get("psnr_zimage_fp8_vs_diffusers_bf16_db"),
+        "psnr_vs_diffusers_fp8_emulated_db": d.get("psnr_zimage_fp8_vs_diffusers_fp8_db"),
+        "psnr_diffusers_fp8_emulated_vs_bf16_db": d.get("psnr_diffusers_fp8_vs_diffusers_bf16_db"),
+        "load_s": load("zimage-fp8.json").get("load_s")}) if load("zimage-fp8.json") else None,
     "diffusers-eager": d.get("diffusers-eager"),
     "diffusers-compiled": d.get("diffusers-compiled"),
     "diffusers_process_peak_gpu_mib": (first_line_numbers("diffusers-peak.txt") or [None])[0],
@@ -44,11 +49,13 @@ race = {
 race["zimage-reference-ops"].pop("profile", None)
 json.dump(race, open(os.path.join(out, "race.json"), "w"), indent=1)
 print(f"{'':24}" + "".join(f"{f:>20}" for f in fields))
-for name in ["zimage-bf16", "zimage-reference-ops", "diffusers-eager", "diffusers-compiled"]:
+for name in ["zimage-bf16", "zimage-fp8", "zimage-reference-ops", "diffusers-eager", "diffusers-compiled"]:
     row = race.get(name) or {}
     print(f"{name:24}" + "".join(f"{(row.get(f) if row.get(f) is not None else float('nan')):20.3f}" for f in fields))
 print("first image after start (zimage):", race["zimage-bf16"]["first_image_after_start_s"],
       "| diffusers eager/compiled:", (race["diffusers-eager"] or {}).get("first_image_after_start_s"),
       (race["diffusers-compiled"] or {}).get("first_image_after_start_s"))
 print("peak GPU MiB zimage", race["zimage-bf16"]["peak_gpu_mib"], "diffusers", race["diffusers_process_peak_gpu_mib"],
-      "| PSNR", race["zimage-bf16"]["psnr_vs_diffusers_db"])
+      "| PSNR", race["zimage-bf16"]["psnr_vs_diffusers_db"],
+      "| fp8 PSNR vs diffusers bf16 / fp8-emulated:", (race["zimage-fp8"] or {}).get("psnr_vs_diffusers_db"),
+      (race["zimage-fp8"] or {}).get("psnr_vs_diffusers_fp8_emulated_db"))

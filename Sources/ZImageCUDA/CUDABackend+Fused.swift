@@ -1,3 +1,4 @@
+import Foundation
 import ZImageTensor
 
 // The fused ops and flash attention (Kernels/*.cu) where their kernels apply (bf16, aligned
@@ -100,6 +101,32 @@ extension CUDABackend {
                     .int32(Int32(lq)), .int32(Int32(lk)), .int32(Int32(hq / hk)),
                     .float(scale * 1.4426950408889634), .int32(causal ? 1 : 0)])
         withExtendedLifetime(mask) {}
+        return out
+    }
+
+    /// Whether cuDNN's fused attention is used where it applies (`ZIMAGE_CUDNN_ATTENTION=0` turns it off).
+    static let cudnnAttentionEnabled = ProcessInfo.processInfo.environment["ZIMAGE_CUDNN_ATTENTION"] != "0"
+
+    /// cuDNN's fused attention (CUDNNAttention) for the long unmasked bf16 attentions of the DiT
+    /// (image streams: 1024 tokens at 512², 4128 at 1024²); nil elsewhere and where cuDNN has no
+    /// engine for the shape, so our kernel runs. Short and causal attentions (caption refiner, text
+    /// encoder) stay on our kernel: a cuDNN plan costs ~0.1-0.7 s to build the first time.
+    func cudnnAttention(query: Tensor, key: Tensor, value: Tensor, keyMask: Tensor?, causal: Bool, scale: Float,
+                        geometry g: AttentionGeometry) throws -> Tensor? {
+        guard useFusedKernels, Self.cudnnAttentionEnabled, keyMask == nil, !causal, query.dtype == .bfloat16,
+              key.dtype == .bfloat16, value.dtype == .bfloat16, g.headDim == 128, g.valueDim == 128,
+              g.queryLength >= 512, g.keyLength >= 512, g.batch <= 64,
+              g.queryLength <= 1 << 20, g.keyLength <= 1 << 20, let sdpa = cudnnGraph() else { return nil }
+        let shape = CUDNNAttention.Key(batch: g.batch, queryHeads: g.queryHeads, keyHeads: g.keyHeads,
+                                     queryLength: g.queryLength, keyLength: g.keyLength, headDim: g.headDim)
+        try makeCurrent()
+        guard let bytes = try? sdpa.workspaceBytes(shape) else { return nil }
+        let out = try allocate(shape: g.outputShape, dtype: .bfloat16)
+        let workspace = try allocate(shape: [max(bytes, 1)], dtype: .uint8)
+        try makeCurrent()
+        try sdpa.run(shape, query: UInt64(query.address), key: UInt64(key.address), value: UInt64(value.address),
+                     output: UInt64(out.address), scale: scale, workspace: UInt64(workspace.address))
+        withExtendedLifetime(workspace) {}
         return out
     }
 }

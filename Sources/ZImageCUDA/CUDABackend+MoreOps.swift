@@ -172,6 +172,8 @@ extension CUDABackend {
                           scale: Float) throws -> Tensor {
         try profiled("attention") {
             let g = try AttentionGeometry(query: query.shape, key: key.shape, value: value.shape, keyMask: keyMask?.shape)
+            if let out = try cudnnAttention(query: query, key: key, value: value, keyMask: keyMask, causal: causal,
+                                            scale: scale, geometry: g) { return out }
             if let out = try flashAttention(query: query, key: key, value: value, keyMask: keyMask, causal: causal,
                                             scale: scale, geometry: g) { return out }
             let dtype = query.dtype
@@ -228,13 +230,7 @@ extension CUDABackend {
     /// elsewhere as im2col + a cuBLASLt product per image.
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         let g = try Conv2DGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding)
-        // In bf16 the bias goes on by our kernel (cudnnAddTensor is a slow legacy path).
-        let ownBias = x.dtype == .bfloat16 && (g.outHeight * g.outWidth) % 8 == 0 && g.batch * g.outChannels > 0
-        if let out = try profiled("conv2d (cuDNN)", {
-            try cudnnConvolution(x, weight: weight, bias: ownBias ? nil : bias, stride: stride, padding: padding,
-                                 geometry: g)
-        }) {
-            if ownBias, let bias { try profiled("conv bias") { try addChannelBias(out, bias) } }
+        if let out = try cudnnConvolution(x, weight: weight, bias: bias, stride: stride, padding: padding, geometry: g) {
             return out
         }
         return try profiled("conv2d (im2col)") {

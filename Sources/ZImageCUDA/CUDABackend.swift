@@ -25,6 +25,11 @@ public final class CUDABackend: Backend {
     private var blas: CUBLASLt?
     private var dnn: CUDNN?
     private var dnnTried = false
+    private var sdpa: CUDNNAttention?
+    private var staging: StagingBuffers?
+    private var sdpaTried = false
+    /// Convolution filters in the KRSC layout cuDNN's NHWC algorithms read, by source weight.
+    var convolutionFilters: [FilterKey: (source: Tensor, filter: Tensor)] = [:]
     private var workspace: (address: CUdeviceptr, size: Int)?
     static let workspaceBytes = 32 << 20
     /// When set, every new tensor is filled with 0xFF bytes (NaN in every float type), so an op
@@ -118,7 +123,9 @@ public final class CUDABackend: Backend {
         guard bytes.count == tensor.byteCount else {
             throw TensorError.shapeMismatch(op: "upload", detail: "\(bytes.count) bytes for \(shape) \(dtype)")
         }
-        if bytes.count > 0 {
+        if Self.stagedUploads, bytes.count >= Self.stagedUploadMinimum, let staging = try? stagingBuffers() {
+            try stagedUpload(bytes, to: CUdeviceptr(tensor.address), staging: staging)
+        } else if bytes.count > 0 {
             try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address), bytes.baseAddress, bytes.count,
                                                       stream), "cuMemcpyHtoDAsync")
         }
@@ -249,6 +256,25 @@ public final class CUDABackend: Backend {
         let created = try CUBLASLt()
         blas = created
         return created
+    }
+
+    /// The pinned staging buffers of large uploads, made on first use.
+    func stagingBuffers() throws -> StagingBuffers {
+        if let staging { return staging }
+        try makeCurrent()
+        let made = try StagingBuffers(driver: driver, bytes: Self.stagingChunkBytes)
+        staging = made
+        return made
+    }
+
+    /// cuDNN's graph API for fused attention, opened on first use; nil where cuDNN is absent or
+    /// older than 9.13 (attention then uses our kernel).
+    func cudnnGraph() -> CUDNNAttention? {
+        if sdpaTried { return sdpa }
+        sdpaTried = true
+        try? makeCurrent()
+        sdpa = try? CUDNNAttention(stream: stream)
+        return sdpa
     }
 
     /// cuDNN, opened on first use; nil where it is absent (convolutions then use im2col).

@@ -36,6 +36,8 @@ public final class CUDADriver: @unchecked Sendable {
     let cuMemAlloc: @convention(c) (UnsafeMutablePointer<CUdeviceptr>, Int) -> CUresult
     let cuMemFree: @convention(c) (CUdeviceptr) -> CUresult
     let cuMemGetInfo: @convention(c) (UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>) -> CUresult
+    let cuMemHostAlloc: @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int, UInt32) -> CUresult
+    let cuMemFreeHost: @convention(c) (UnsafeMutableRawPointer?) -> CUresult
     let cuMemcpyHtoDAsync: @convention(c) (CUdeviceptr, UnsafeRawPointer?, Int, OpaquePointer?) -> CUresult
     let cuMemcpyDtoHAsync: @convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int, OpaquePointer?) -> CUresult
     let cuMemcpyDtoDAsync: @convention(c) (CUdeviceptr, CUdeviceptr, Int, OpaquePointer?) -> CUresult
@@ -82,6 +84,8 @@ public final class CUDADriver: @unchecked Sendable {
         cuMemAlloc = try lib.function("cuMemAlloc_v2")
         cuMemFree = try lib.function("cuMemFree_v2")
         cuMemGetInfo = try lib.function("cuMemGetInfo_v2")
+        cuMemHostAlloc = try lib.function("cuMemHostAlloc")
+        cuMemFreeHost = try lib.function("cuMemFreeHost")
         cuMemcpyHtoDAsync = try lib.function("cuMemcpyHtoDAsync_v2")
         cuMemcpyDtoHAsync = try lib.function("cuMemcpyDtoHAsync_v2")
         cuMemcpyDtoDAsync = try lib.function("cuMemcpyDtoDAsync_v2")

@@ -13,6 +13,8 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
     case cudnn(call: String, status: Int32, message: String)
     /// No GPU with this ordinal.
     case noSuchDevice(ordinal: Int, count: Int)
+    /// This GPU cannot do what was asked (the message says what would work instead).
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
         case .cublas(let call, let status): "\(call) failed with cuBLAS status \(status)"
         case .cudnn(let call, let status, let message): "\(call) failed with cuDNN status \(status): \(message)"
         case .noSuchDevice(let ordinal, let count): "no CUDA device \(ordinal) (\(count) present)"
+        case .unsupported(let message): message
         }
     }
 

@@ -26,29 +26,33 @@ final class CUDNN {
                                                UnsafeRawPointer?, OpaquePointer?, OpaquePointer?, UnsafeMutableRawPointer?,
                                                Int32, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer,
                                                UnsafeMutableRawPointer?, Int) -> Status
-    private let getWorkspaceSize: @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
-                                                  OpaquePointer?, Int32, UnsafeMutablePointer<Int>) -> Status
     private let convolutionForward: @convention(c) (OpaquePointer?, UnsafeRawPointer, OpaquePointer?, UnsafeRawPointer?,
                                                     OpaquePointer?, UnsafeRawPointer?, OpaquePointer?, Int32,
                                                     UnsafeMutableRawPointer?, Int, UnsafeRawPointer, OpaquePointer?,
                                                     UnsafeMutableRawPointer?) -> Status
-    private let addTensor: @convention(c) (OpaquePointer?, UnsafeRawPointer, OpaquePointer?, UnsafeRawPointer?,
-                                           UnsafeRawPointer, OpaquePointer?, UnsafeMutableRawPointer?) -> Status
     private let library: DynamicLibrary
     private var handle: OpaquePointer?
-    /// The chosen algorithm and its workspace, per convolution shape.
-    private var plans: [Key: (algorithm: Int32, workspace: Int)] = [:]
+    /// Per convolution shape: its descriptors, the chosen algorithm and that algorithm's workspace.
+    private var plans: [Key: Plan] = [:]
 
     /// cudnnDataType_t of the element types convolutions run in.
     enum DataType: Int32 {
         case float = 0, half = 2, bfloat16 = 9
     }
 
-    /// One convolution's shape: input NCHW, filter KCRS, padding and stride (dilation 1).
+    /// One convolution's shape: input N×C×H×W, filter K×C×R×S, padding and stride (dilation 1).
+    /// Every operand is channels-last (NHWC activations, KRSC filter): cuDNN's fast algorithms
+    /// for 16-bit types are NHWC ones.
     struct Key: Hashable {
         var n: Int32, c: Int32, h: Int32, w: Int32, k: Int32, r: Int32, s: Int32
         var padding: Int32, stride: Int32, outH: Int32, outW: Int32
         var type: Int32
+    }
+
+    private struct Plan {
+        let descriptors: Descriptors
+        let algorithm: Int32
+        let workspace: Int
     }
 
     static func candidates() -> [String] {
@@ -74,10 +78,8 @@ final class CUDNN {
         setMathType = try lib.function("cudnnSetConvolutionMathType")
         destroyConvolution = try lib.function("cudnnDestroyConvolutionDescriptor")
         getAlgorithm = try lib.function("cudnnGetConvolutionForwardAlgorithm_v7")
-        getWorkspaceSize = try lib.function("cudnnGetConvolutionForwardWorkspaceSize")
         findAlgorithm = try lib.function("cudnnFindConvolutionForwardAlgorithmEx")
         convolutionForward = try lib.function("cudnnConvolutionForward")
-        addTensor = try lib.function("cudnnAddTensor")
         try check(cudnnCreate(&handle), "cudnnCreate")
         try check(cudnnSetStream(handle, stream), "cudnnSetStream")
     }
@@ -91,12 +93,12 @@ final class CUDNN {
 
     /// The descriptors of one convolution, destroyed with the value.
     private final class Descriptors {
-        var input: OpaquePointer?, output: OpaquePointer?, bias: OpaquePointer?
+        var input: OpaquePointer?, output: OpaquePointer?
         var filter: OpaquePointer?, convolution: OpaquePointer?
         let owner: CUDNN
         init(owner: CUDNN) { self.owner = owner }
         deinit {
-            for tensor in [input, output, bias] where tensor != nil { _ = owner.destroyTensor(tensor) }
+            for tensor in [input, output] where tensor != nil { _ = owner.destroyTensor(tensor) }
             if filter != nil { _ = owner.destroyFilter(filter) }
             if convolution != nil { _ = owner.destroyConvolution(convolution) }
         }
@@ -105,13 +107,13 @@ final class CUDNN {
     private func descriptors(_ key: Key) throws -> Descriptors {
         let d = Descriptors(owner: self)
         try check(createTensor(&d.input), "cudnnCreateTensorDescriptor")
-        try check(setTensor4d(d.input, 0, key.type, key.n, key.c, key.h, key.w), "cudnnSetTensor4dDescriptor(x)")
+        let nhwc: Int32 = 1   // CUDNN_TENSOR_NHWC (for a filter: K×R×S×C)
+        try check(setTensor4d(d.input, nhwc, key.type, key.n, key.c, key.h, key.w), "cudnnSetTensor4dDescriptor(x)")
         try check(createTensor(&d.output), "cudnnCreateTensorDescriptor")
-        try check(setTensor4d(d.output, 0, key.type, key.n, key.k, key.outH, key.outW), "cudnnSetTensor4dDescriptor(y)")
-        try check(createTensor(&d.bias), "cudnnCreateTensorDescriptor")
-        try check(setTensor4d(d.bias, 0, key.type, 1, key.k, 1, 1), "cudnnSetTensor4dDescriptor(bias)")
+        try check(setTensor4d(d.output, nhwc, key.type, key.n, key.k, key.outH, key.outW),
+                  "cudnnSetTensor4dDescriptor(y)")
         try check(createFilter(&d.filter), "cudnnCreateFilterDescriptor")
-        try check(setFilter4d(d.filter, key.type, 0, key.k, key.c, key.r, key.s), "cudnnSetFilter4dDescriptor")
+        try check(setFilter4d(d.filter, key.type, nhwc, key.k, key.c, key.r, key.s), "cudnnSetFilter4dDescriptor")
         try check(createConvolution(&d.convolution), "cudnnCreateConvolutionDescriptor")
         // Cross-correlation (what PyTorch calls convolution), float32 accumulation.
         try check(setConvolution2d(d.convolution, key.padding, key.padding, key.stride, key.stride, 1, 1, 1, 0),
@@ -124,56 +126,54 @@ final class CUDNN {
     /// Whether `key` has a chosen algorithm already.
     func hasPlan(_ key: Key) -> Bool { plans[key] != nil }
 
-    /// Chooses the algorithm for `key` by timing every candidate on the real operands
-    /// (cudnnFindConvolutionForwardAlgorithmEx, once per shape and process; it synchronises),
-    /// keeping the fastest whose workspace fits `workspaceLimit`.
-    func choose(_ key: Key, x: UInt64, w: UInt64, y: UInt64, workspace: UInt64, workspaceLimit: Int) throws {
+    /// Chooses the algorithm for `key`: cuDNN's heuristic ranking (no GPU work, so the first
+    /// image does not wait for every algorithm to be timed), or with `timed` by running every
+    /// candidate on the real operands (cudnnFindConvolutionForwardAlgorithmEx; it synchronises).
+    /// Keeps the best whose workspace fits in `workspaceBytes`.
+    func choose(_ key: Key, timed: Bool, x: UInt64, w: UInt64, y: UInt64, workspace: UInt64,
+                workspaceBytes: Int) throws {
         guard plans[key] == nil else { return }
         let d = try descriptors(key)
         let capacity: Int32 = 8, stride = 48   // sizeof(cudnnConvolutionFwdAlgoPerf_t)
         let results = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity) * stride, alignment: 8)
         defer { results.deallocate() }
         var returned: Int32 = 0
-        try check(findAlgorithm(handle, d.input, UnsafeRawPointer(bitPattern: UInt(x)), d.filter,
-                                UnsafeRawPointer(bitPattern: UInt(w)), d.convolution, d.output,
-                                UnsafeMutableRawPointer(bitPattern: UInt(y)), capacity, &returned, results,
-                                UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceLimit),
-                  "cudnnFindConvolutionForwardAlgorithmEx")
+        if timed {
+            try check(findAlgorithm(handle, d.input, UnsafeRawPointer(bitPattern: UInt(x)), d.filter,
+                                    UnsafeRawPointer(bitPattern: UInt(w)), d.convolution, d.output,
+                                    UnsafeMutableRawPointer(bitPattern: UInt(y)), capacity, &returned, results,
+                                    UnsafeMutableRawPointer(bitPattern: UInt(workspace)), workspaceBytes),
+                      "cudnnFindConvolutionForwardAlgorithmEx")
+        } else {
+            try check(getAlgorithm(handle, d.input, d.filter, d.convolution, d.output, capacity, &returned, results),
+                      "cudnnGetConvolutionForwardAlgorithm_v7")
+        }
         for index in 0..<Int(returned) {
             let algorithm = results.load(fromByteOffset: index * stride, as: Int32.self)
             let status = results.load(fromByteOffset: index * stride + 4, as: Int32.self)
             let memory = results.load(fromByteOffset: index * stride + 16, as: Int.self)
-            guard status == 0, memory <= workspaceLimit else { continue }
-            plans[key] = (algorithm, memory)
+            guard status == 0, memory <= workspaceBytes else { continue }
+            plans[key] = Plan(descriptors: d, algorithm: algorithm, workspace: memory)
             return
         }
-        throw CUDAError.cudnn(call: "cudnnFindConvolutionForwardAlgorithmEx", status: 9,
-                              message: "no algorithm within \(workspaceLimit) bytes of workspace")
-    }
-
-    private func plan(_ key: Key, workspaceLimit: Int) throws -> (algorithm: Int32, workspace: Int) {
-        guard let plan = plans[key] else {
-            throw CUDAError.cudnn(call: "cudnnConvolutionForward", status: 3, message: "no algorithm chosen")
-        }
-        return plan
+        throw CUDAError.cudnn(call: timed ? "cudnnFindConvolutionForwardAlgorithmEx" : "cudnnGetConvolutionForwardAlgorithm_v7",
+                              status: 9, message: "no algorithm within \(workspaceBytes) bytes of workspace")
     }
 
     /// The workspace bytes of the chosen algorithm.
     func workspaceBytes(_ key: Key) -> Int? { plans[key]?.workspace }
 
-    /// y = conv(x, w) (+ bias per output channel, added after the rounded product as PyTorch does).
-    func forward(_ key: Key, x: UInt64, w: UInt64, bias: UInt64?, y: UInt64, workspace: UInt64, workspaceLimit: Int) throws {
-        let plan = try plan(key, workspaceLimit: workspaceLimit)
-        let d = try descriptors(key)
+    /// y = conv(x, w), NHWC, with the algorithm `choose` picked (a workspace of `workspaceBytes(key)`).
+    func forward(_ key: Key, x: UInt64, w: UInt64, y: UInt64, workspace: UInt64) throws {
+        guard let plan = plans[key] else {
+            throw CUDAError.cudnn(call: "cudnnConvolutionForward", status: 3, message: "no algorithm chosen")
+        }
+        let d = plan.descriptors
         var one: Float = 1, zero: Float = 0
         try check(convolutionForward(handle, &one, d.input, UnsafeRawPointer(bitPattern: UInt(x)), d.filter,
                                      UnsafeRawPointer(bitPattern: UInt(w)), d.convolution, plan.algorithm,
                                      UnsafeMutableRawPointer(bitPattern: UInt(workspace)), plan.workspace, &zero,
                                      d.output, UnsafeMutableRawPointer(bitPattern: UInt(y))),
                   "cudnnConvolutionForward")
-        if let bias {
-            try check(addTensor(handle, &one, d.bias, UnsafeRawPointer(bitPattern: UInt(bias)), &one, d.output,
-                                UnsafeMutableRawPointer(bitPattern: UInt(y))), "cudnnAddTensor")
-        }
     }
 }

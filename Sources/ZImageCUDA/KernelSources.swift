@@ -475,20 +475,6 @@ extern "C" __global__ void silu_mul_bf16(const unsigned short* a, const unsigned
         fe_store8(out + i, r);
     }
 }
-
-// y[n, c, :] = r(y[n, c, :] + bias[c]) in place, [N, C, plane] with plane % 8 == 0: a convolution's
-// bias added after the rounded product, as PyTorch adds it.
-extern "C" __global__ void bias_add_nchw_bf16(unsigned short* y, const unsigned short* bias, long long count,
-                                              long long channels, long long plane) {
-    for (long long i = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * 8; i < count;
-         i += (long long)gridDim.x * blockDim.x * 8) {
-        const float b = fe_float(bias[(i / plane) % channels]);
-        fe_vec8 v = fe_load8(y + i), r;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) r.v[e] = fe_bf16(fe_float(v.v[e]) + b);
-        fe_store8(y + i, r);
-    }
-}
 """#),
         ("group_norm.cu", #"""
 // GroupNorm over [N, C, spatial] in bf16, optionally followed by SiLU, in three launches that
@@ -600,6 +586,167 @@ extern "C" __global__ void gn_apply_bf16(const unsigned short* x, const float* s
         packed.x = r[0] | ((unsigned)r[1] << 16); packed.y = r[2] | ((unsigned)r[3] << 16);
         packed.z = r[4] | ((unsigned)r[5] << 16); packed.w = r[6] | ((unsigned)r[7] << 16);
         *(uint4*)(out + i) = packed;
+    }
+}
+"""#),
+        ("layout.cu", #"""
+// Layout changes around cuDNN's convolutions, which run fast only channels-last (NHWC): on an
+// H200 the classic API's best NCHW bf16 algorithm reaches 30 TFLOP/s on the VAE's 1024² layers,
+// its NHWC one 630-770 (bench/kernels/probe_conv_fp8.py). The backend's contract stays NCHW:
+// activations go to NHWC before the convolution and come back after it, with the per-channel
+// bias added on the way back (float32 sum, rounded once to the element type, as PyTorch adds a
+// bias to the rounded product).
+//
+// - nchw_to_nhwc_b2:        out[n][p][c] = in[n][c][p]            (any 2-byte type)
+// - nhwc_to_nchw_{bf16,f16}: out[n][c][p] = r(in[n][p][c] + bias[c])  (bias may be null)
+// Tiles of 64×64 elements through shared memory, so reads and writes are both coalesced.
+//
+// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+
+#define LC_TILE 64
+#define LC_PITCH 66   // 33 words a row: the transposed reads hit 32 distinct banks
+
+__device__ __forceinline__ float lc_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
+__device__ __forceinline__ unsigned short lc_float_to_bf16(float value) {
+    unsigned u = __float_as_uint(value);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+__device__ __forceinline__ float lc_f16_to_float(unsigned short bits) {
+    float value;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(bits));
+    return value;
+}
+__device__ __forceinline__ unsigned short lc_float_to_f16(float value) {
+    unsigned short bits;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(value));
+    return bits;
+}
+
+// Grid (ceil(P/64), ceil(C/64), N), 256 threads. in [N][C][P] → out [N][P][C].
+extern "C" __global__ void nchw_to_nhwc_b2(const unsigned short* in, unsigned short* out, long long channels,
+                                           long long plane) {
+    __shared__ unsigned short tile[LC_TILE][LC_PITCH];
+    const long long image = (long long)blockIdx.z * channels * plane;
+    const long long p0 = (long long)blockIdx.x * LC_TILE, c0 = (long long)blockIdx.y * LC_TILE;
+    const int tx = threadIdx.x & 63, ty = threadIdx.x >> 6;
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long c = c0 + r, p = p0 + tx;
+        if (c < channels && p < plane) tile[r][tx] = in[image + c * plane + p];
+    }
+    __syncthreads();
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long p = p0 + r, c = c0 + tx;
+        if (p < plane && c < channels) out[image + p * channels + c] = tile[tx][r];
+    }
+}
+
+// Grid (ceil(P/64), ceil(C/64), N), 256 threads. in [N][P][C] → out [N][C][P], + bias[c].
+template <bool BF16>
+__device__ __forceinline__ void nhwc_to_nchw_body(const unsigned short* in, unsigned short* out,
+                                                  const unsigned short* bias, long long channels, long long plane) {
+    __shared__ unsigned short tile[LC_TILE][LC_PITCH];
+    const long long image = (long long)blockIdx.z * channels * plane;
+    const long long p0 = (long long)blockIdx.x * LC_TILE, c0 = (long long)blockIdx.y * LC_TILE;
+    const int tx = threadIdx.x & 63, ty = threadIdx.x >> 6;
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long p = p0 + r, c = c0 + tx;
+        if (p < plane && c < channels) tile[r][tx] = in[image + p * channels + c];
+    }
+    __syncthreads();
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long c = c0 + r, p = p0 + tx;
+        if (c >= channels || p >= plane) continue;
+        unsigned short value = tile[tx][r];
+        if (bias != nullptr) {
+            value = BF16 ? lc_float_to_bf16(lc_bf16_to_float(value) + lc_bf16_to_float(bias[c]))
+                         : lc_float_to_f16(lc_f16_to_float(value) + lc_f16_to_float(bias[c]));
+        }
+        out[image + c * plane + p] = value;
+    }
+}
+
+extern "C" __global__ void nhwc_to_nchw_bf16(const unsigned short* in, unsigned short* out, const unsigned short* bias,
+                                             long long channels, long long plane) {
+    nhwc_to_nchw_body<true>(in, out, bias, channels, plane);
+}
+
+extern "C" __global__ void nhwc_to_nchw_f16(const unsigned short* in, unsigned short* out, const unsigned short* bias,
+                                            long long channels, long long plane) {
+    nhwc_to_nchw_body<false>(in, out, bias, channels, plane);
+}
+"""#),
+        ("quantize.cu", #"""
+// FP8 e4m3 quantisation for the FP8 linear layers: each row of a bf16 matrix (a token's
+// activations, or an output channel of a weight) scaled onto ±448 by its own largest magnitude:
+//   amax = max |x[r, :]|,  inv = 448 / amax,  scale[r] = amax / 448   ((1, 1) for a zero row)
+//   q[r, c] = e4m3(x[r, c] · inv)   (round to nearest even, saturating at ±448)
+// cuBLASLt then multiplies the e4m3 matrices with the row scales as outer-vector scales.
+// The encoding is done with integer steps (not cvt.satfinite, which needs sm_89) so that it
+// compiles for every architecture and equals the host's Float8E4M3.encode bit for bit.
+//
+// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+
+__device__ __forceinline__ float qz_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
+
+__device__ __forceinline__ unsigned qz_e4m3(float value) {
+    const unsigned bits = __float_as_uint(value);
+    const unsigned sign = (bits >> 24) & 0x80u, magnitude = bits & 0x7fffffffu;
+    if (magnitude > 0x7f800000u) return 0x7fu;                       // NaN
+    if (magnitude > 0x43e00000u) return sign | 0x7eu;                // beyond 448: saturate
+    if (magnitude < 0x3c800000u)                                     // subnormal: steps of 2^-9
+        return sign | (unsigned)rintf(__uint_as_float(magnitude) * 512.0f);
+    unsigned exponent = (magnitude >> 23) - 120u;
+    const unsigned mantissa = magnitude & 0x7fffffu, rest = mantissa & 0xfffffu;
+    unsigned kept = mantissa >> 20;
+    if (rest > 0x80000u || (rest == 0x80000u && (kept & 1u))) ++kept;
+    if (kept == 8u) { kept = 0u; ++exponent; }
+    return sign | (exponent << 3) | kept;
+}
+
+__device__ __forceinline__ float qz_block_max(float value) {
+    __shared__ float partial[32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
+    return total;
+}
+
+// One block a row (grid = rows), columns % 8 == 0 (checked by the host).
+extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsigned char* q, float* scale,
+                                                   long long columns) {
+    const unsigned short* row = x + (long long)blockIdx.x * columns;
+    unsigned char* out = q + (long long)blockIdx.x * columns;
+    float amax = 0.0f;
+    for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
+        const uint4 raw = *(const uint4*)(row + c);
+        const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu))));
+            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] >> 16))));
+        }
+    }
+    amax = qz_block_max(amax);
+    const float inverse = amax > 0.0f ? 448.0f / amax : 1.0f;
+    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
+    for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
+        const uint4 raw = *(const uint4*)(row + c);
+        const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+        unsigned packed[2] = {0u, 0u};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * inverse);
+            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * inverse);
+            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
+        }
+        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
     }
 }
 """#),

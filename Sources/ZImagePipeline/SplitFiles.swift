@@ -95,7 +95,7 @@ extension ZImagePipeline {
         let transformer = try SplitFiles.naming(files.transformer) {
             try ZImageTransformer(configuration: configurations.transformer,
                                   weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
-                                  dtype: weightDType)
+                                  dtype: weightDType, linearFormat: precision.transformerLinearFormat)
         }
         let decoder = try SplitFiles.naming(files.vae) {
             try VAEDecoder(configuration: configurations.autoencoder, weights: SplitFiles.autoencoderWeights(files.vae),

@@ -5,16 +5,23 @@ import ZImageTokenizer
 import ZImageWeights
 
 /// Numeric precision of a generation: the activations' dtype (and, on a GPU, the weights').
+/// `fp8` is bf16 with the DiT's image-token projections as FP8 e4m3 GEMMs (weights quantised per
+/// output channel at load, activations per token each call); it needs FP8 tensor cores (CUDA
+/// compute capability 8.9+); the CPU backend runs it emulated in float32 (for checks).
 public enum Precision: String, Sendable, CaseIterable, Codable {
-    case float32 = "fp32", bfloat16 = "bf16", float16 = "fp16"
+    case float32 = "fp32", bfloat16 = "bf16", float16 = "fp16", float8 = "fp8"
 
+    /// The activations' dtype.
     public var dtype: DType {
         switch self {
         case .float32: .float32
-        case .bfloat16: .bfloat16
+        case .bfloat16, .float8: .bfloat16
         case .float16: .float16
         }
     }
+
+    /// How the DiT's projections hold their weights.
+    public var transformerLinearFormat: LinearWeightFormat { self == .float8 ? .float8 : .dense }
 }
 
 /// Progress of a running generation.
@@ -87,7 +94,8 @@ public final class ZImagePipeline {
         transformer = try ZImageTransformer(
             configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                          from: model.component("transformer")),
-            weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType)
+            weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType,
+            linearFormat: precision.transformerLinearFormat)
         decoder = try VAEDecoder(
             configuration: ComponentConfiguration.decode(AutoencoderConfiguration.self, from: model.component("vae")),
             weights: model.weights(of: "vae"), backend: backend, dtype: weightDType)

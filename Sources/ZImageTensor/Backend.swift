@@ -102,6 +102,11 @@ public protocol Backend: AnyObject {
     func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `silu(groupNorm(x))`: the VAE's norm before each convolution.
     func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
+    /// `x` (rows = all but the last axis) quantised per row to FP8 e4m3 (see `Float8Rows`).
+    func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows
+    /// `x · weightᵀ (+ bias)` from FP8 rows, returned in `dtype` with `x`'s leading shape:
+    /// `out[i, j] = sx[i] · sw[j] · Σₖ qx[i, k] · qw[j, k] + bias[j]`, accumulated in float32.
+    func float8Linear(_ x: Float8Rows, _ weight: Float8Rows, bias: Tensor?, dtype: DType) throws -> Tensor
 
     // MARK: Profiling
 

@@ -32,7 +32,57 @@ public enum FusedReference {
     }
 }
 
+extension FusedReference {
+    /// Per-row FP8 quantisation on the host (exactly the steps of Kernels/quantize.cu).
+    public static func quantizeRowsFloat8(_ backend: any Backend, _ x: Tensor) throws -> Float8Rows {
+        guard x.shape.rank >= 1, x.dtype.isComputeType else {
+            throw TensorError.invalidArgument(op: "quantizeRowsFloat8", detail: "\(x.shape) \(x.dtype)")
+        }
+        let columns = x.shape[-1], rows = columns == 0 ? 0 : x.count / columns
+        let values = try x.toFloats()
+        var codes = [UInt8](repeating: 0, count: values.count), scales = [Float](repeating: 1, count: rows)
+        for row in 0..<rows {
+            let span = (row * columns)..<((row + 1) * columns)
+            let amax = values[span].reduce(Float(0)) { max($0, abs($1)) }
+            let (inverse, scale) = Float8E4M3.rowScale(amax: amax)
+            scales[row] = scale
+            for i in span { codes[i] = Float8E4M3.encode(values[i] * inverse) }
+        }
+        let quantized = try codes.withUnsafeBytes { try backend.upload($0, shape: x.shape, dtype: .float8E4M3) }
+        return Float8Rows(values: quantized, scales: try backend.tensor(scales, shape: [rows]))
+    }
+
+    /// The FP8 product through float32: both operands dequantised on the host, multiplied by the
+    /// backend's float32 matmul, then rounded to `dtype`.
+    public static func float8Linear(_ backend: any Backend, _ x: Float8Rows, _ weight: Float8Rows, bias: Tensor?,
+                                    dtype: DType) throws -> Tensor {
+        guard x.columns == weight.columns, weight.values.shape.rank == 2 else {
+            throw TensorError.shapeMismatch(op: "float8Linear",
+                                            detail: "x \(x.values.shape), weight \(weight.values.shape)")
+        }
+        func dequantized(_ q: Float8Rows) throws -> Tensor {
+            let codes = try q.values.toFloats(), scales = try q.scales.toFloats()
+            let columns = q.columns
+            let values = codes.indices.map { codes[$0] * scales[$0 / max(columns, 1)] }
+            return try backend.tensor(values, shape: [q.rows, columns])
+        }
+        let product = try backend.matmul(dequantized(x), dequantized(weight), transposeA: false, transposeB: true,
+                                         bias: bias.map { try backend.cast($0, to: .float32) })
+        var shape = x.values.shape.dims
+        shape[shape.count - 1] = weight.rows
+        return try backend.cast(product, to: dtype).reshaped(shape)
+    }
+}
+
 extension Backend {
+    public func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows {
+        try FusedReference.quantizeRowsFloat8(self, x)
+    }
+
+    public func float8Linear(_ x: Float8Rows, _ weight: Float8Rows, bias: Tensor?, dtype: DType) throws -> Tensor {
+        try FusedReference.float8Linear(self, x, weight, bias: bias, dtype: dtype)
+    }
+
     public func rmsNormScaled(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Tensor {
         try FusedReference.rmsNormScaled(self, x, weight: weight, scale: scale, eps: eps)
     }

@@ -167,6 +167,8 @@ public enum HostConversion {
                 }
             case .int32:
                 for (i, v) in values.enumerated() { raw.storeBytes(of: Int32(v), toByteOffset: 4 * i, as: Int32.self) }
+            case .float8E4M3:
+                for (i, v) in values.enumerated() { raw[i] = Float8E4M3.encode(v) }
             default:
                 throw TensorError.unsupportedDType(op: "encode", dtype: dtype)
             }
@@ -192,6 +194,7 @@ public enum HostConversion {
             case .int64: return (0..<count).map { Float(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
             case .int32: return (0..<count).map { Float(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
             case .uint8, .bool: return (0..<count).map { Float(raw[$0]) }
+            case .float8E4M3: return (0..<count).map { Float8E4M3.decode(raw[$0]) }
             default: throw TensorError.unsupportedDType(op: "decode", dtype: dtype)
             }
         }

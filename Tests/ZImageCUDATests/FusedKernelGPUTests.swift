@@ -69,6 +69,14 @@ struct FusedKernelGPUTests {
                                   q.attention(key: k, value: v, keyMask: mask, causal: causal)) < 1e-2)
     }
 
+    /// Long and unmasked: cuDNN's fused attention where cuDNN ≥ 9.13 is present, else our kernel.
+    @Test(arguments: [(1, 1100, 1100, 4, 4), (2, 600, 700, 6, 2)])
+    func longUnmaskedAttention(_ batch: Int, _ lq: Int, _ lk: Int, _ hq: Int, _ hk: Int) throws {
+        let (q, gq) = try pair([batch, lq, hq, 128], .bfloat16, seed: 27)
+        let (k, gk) = try pair([batch, lk, hk, 128], .bfloat16, seed: 28), (v, gv) = try pair([batch, lk, hk, 128], .bfloat16, seed: 29)
+        #expect(try relativeError(gq.attention(key: gk, value: gv), q.attention(key: k, value: v)) < 1e-2)
+    }
+
     @Test(arguments: [([1, 32, 256, 256], 8), ([2, 16, 9, 11], 4)] as [([Int], Int)])
     func groupNormAndSiLU(_ shape: [Int], _ groups: Int) throws {
         let (x, gx) = try pair(Shape(shape), .bfloat16, seed: 14)
@@ -83,5 +91,35 @@ struct FusedKernelGPUTests {
         let (x, gx) = try pair([1, 64, 40, 40], .bfloat16, seed: 17)
         let (w, gw) = try pair([32, 64, 3, 3], .bfloat16, seed: 18, scale: 0.05), (b, gb) = try pair([32], .bfloat16, seed: 19)
         #expect(try relativeError(gx.conv2d(weight: gw, bias: gb, padding: 1), x.conv2d(weight: w, bias: b, padding: 1)) < 1e-2)
+    }
+
+    @Test func convolutionBatchedFloat16AndOddPlanes() throws {
+        // Two images, f16, a 1×1 filter and a 5×7 plane (tiles partly outside the 64×64 blocks).
+        let (x, gx) = try pair([2, 70, 5, 7], .float16, seed: 20)
+        let (w, gw) = try pair([3, 70, 1, 1], .float16, seed: 21, scale: 0.1), (b, gb) = try pair([3], .float16, seed: 22)
+        #expect(try relativeError(gx.conv2d(weight: gw, bias: gb), x.conv2d(weight: w, bias: b)) < 1e-2)
+        #expect(try relativeError(gx.conv2d(weight: gw, bias: nil, stride: 2), x.conv2d(weight: w, bias: nil, stride: 2)) < 1e-2)
+    }
+
+    @Test func float8QuantisationMatchesTheHostBitForBit() throws {
+        let gpu = try #require(GPUForTests.backend)
+        try #require(gpu.supportsFloat8, "this GPU has no FP8 tensor cores")
+        var values = normals(64 * 3840, seed: 23)
+        for i in 0..<3840 { values[5 * 3840 + i] = 0; values[9 * 3840 + i] *= 3e4 }
+        let host = try cpu.tensor(values, shape: [64, 3840], dtype: .bfloat16), device = try host.to(gpu)
+        let (qc, qg) = (try cpu.quantizeRowsFloat8(host), try gpu.quantizeRowsFloat8(device))
+        #expect(try qc.values.toBytes() == qg.values.toBytes())
+        #expect(try qc.scales.toFloats() == qg.scales.toFloats())
+    }
+
+    @Test func float8LinearMatchesTheDequantisedProduct() throws {
+        let gpu = try #require(GPUForTests.backend)
+        try #require(gpu.supportsFloat8, "this GPU has no FP8 tensor cores")
+        let (x, gx) = try pair([100, 1024], .bfloat16, seed: 24), (w, gw) = try pair([768, 1024], .bfloat16, seed: 25, scale: 0.03)
+        let (b, gb) = try pair([768], .bfloat16, seed: 26)
+        let reference = try cpu.float8Linear(cpu.quantizeRowsFloat8(x), cpu.quantizeRowsFloat8(w), bias: b, dtype: .bfloat16)
+        let result = try gpu.float8Linear(gpu.quantizeRowsFloat8(gx), gpu.quantizeRowsFloat8(gw), bias: gb, dtype: .bfloat16)
+        #expect(result.shape == [100, 768])
+        #expect(try relativeError(result, reference) < 1e-2)
     }
 }

@@ -136,7 +136,7 @@ enum CUDACheck {
                       gh.rmsNormRope(weight: ghw, eps: 1e-5, cos: gcs, sin: gsn, layout: .interleavedPairs))
             let (a, ga) = try pair([77, 1024], .bfloat16), (b, gb) = try pair([77, 1024], .bfloat16)
             try check("fused silu·mul bf16", bound: 1e-2, a.siluMultiply(b), ga.siluMultiply(gb))
-            for (lq, lk, hq, hk) in [(1100, 1100, 2, 2), (77, 300, 8, 2)] {
+            for (lq, lk, hq, hk) in [(1100, 1100, 2, 2), (77, 300, 8, 2), (600, 700, 6, 2)] {
                 let (q, gq) = try pair([2, lq, hq, 128], .bfloat16), (k, gk) = try pair([2, lk, hk, 128], .bfloat16)
                 let (v, gv) = try pair([2, lk, hk, 128], .bfloat16)
                 try check("flash attention \(lq)x\(lk) heads \(hq)/\(hk) bf16", bound: 1e-2,
@@ -167,6 +167,26 @@ enum CUDACheck {
                       gcq.attention(key: gck, value: gck, causal: true))
         }
 
+        // FP8: the row quantisation equals the host's bit for bit (values and scales), the FP8 GEMM
+        // equals the float32 product of the dequantised operands up to bf16 rounding, and (for
+        // information) how far FP8 lands from the bf16 product.
+        if gpu.supportsFloat8 {
+            var values = random.normals(300 * 3840)
+            for i in 0..<3840 { values[7 * 3840 + i] = 0; values[11 * 3840 + i] *= 1e4 }   // a zero row, a large one
+            let host = try cpu.tensor(values, shape: [300, 3840], dtype: .bfloat16), device = try host.to(gpu)
+            let (qc, qg) = (try cpu.quantizeRowsFloat8(host), try gpu.quantizeRowsFloat8(device))
+            let codes = zip(try qc.values.toBytes(), try qg.values.toBytes()).filter { $0 != $1 }.count
+            rows.append(Row(name: "fp8 row quantisation [300,3840]: differing codes", error: Double(codes), bound: 0.5))
+            try check("fp8 row scales [300]", bound: 1e-7, qc.scales, qg.scales)
+            let (w, gw) = try pair([1024, 3840], .bfloat16, scale: 0.02), (b, gb) = try pair([1024], .bfloat16)
+            let (wc, wg) = (try cpu.quantizeRowsFloat8(w), try gpu.quantizeRowsFloat8(gw))
+            try check("fp8 linear+bias [300,3840]x[1024,3840]^T vs dequantised f32", bound: 1e-2,
+                      cpu.float8Linear(qc, wc, bias: b, dtype: .bfloat16), gpu.float8Linear(qg, wg, bias: gb, dtype: .bfloat16))
+            let dense = try host.cast(to: .float32).linear(w.cast(to: .float32), bias: b.cast(to: .float32))
+            try check("fp8 linear vs bf16-input f32 product (quantisation error)", bound: 0.1, dense,
+                      gpu.float8Linear(qg, wg, bias: gb, dtype: .bfloat16))
+        }
+
         // The whole tiny pipeline on both devices, float32: same seed, same latents and pixels.
         if let fixture = tinyModelPath, FileManager.default.fileExists(atPath: fixture + "/model_index.json") {
             gpu.poisonAllocations = false
@@ -181,6 +201,13 @@ enum CUDACheck {
             let c = try onGPUbf16.generate(parameters)[0].image.pixels
             let mean = Double(zip(a, c).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(a.count)
             rows.append(Row(name: "tiny pipeline bf16 vs CPU fp32, mean pixel difference", error: mean, bound: 8))
+            if gpu.supportsFloat8 {
+                let onCPUfp8 = try ZImagePipeline(modelDirectory: fixture, backend: cpu, precision: .float8)
+                let onGPUfp8 = try ZImagePipeline(modelDirectory: fixture, backend: gpu, precision: .float8)
+                let d = try onCPUfp8.generate(parameters)[0].image.pixels, e = try onGPUfp8.generate(parameters)[0].image.pixels
+                let fp8Mean = Double(zip(d, e).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(d.count)
+                rows.append(Row(name: "tiny pipeline fp8 GPU vs CPU fp8, mean pixel difference", error: fp8Mean, bound: 8))
+            }
         }
 
         // The rate: bf16 [4096, 3840] · [10240, 3840]^T (the DiT FFN up-projection at 1024²).

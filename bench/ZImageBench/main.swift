@@ -1,4 +1,5 @@
 import Foundation
+import ZImagePipeline
 
 // zimage benchmarks (not tests): `ZImageBench cpu-ops [--threads N] [--repeats N]` and
 // `ZImageBench cpu-step --model DIR`, `ZImageBench cuda-check [--nvrtc PATH]`. Each prints one JSON object.
@@ -37,12 +38,15 @@ do {
         if report["all_passed"] as? Bool != true { exit(1) }
     case "pipeline":
         guard let model = option("--model") else { throw BenchError("pipeline needs --model DIR") }
+        guard let precision = Precision(rawValue: option("--precision") ?? "bf16"), precision != .float32 else {
+            throw BenchError("--precision is bf16, fp16 or fp8")
+        }
         let report = try PipelineBenchmark.run(model: model, repeats: option("--repeats").flatMap(Int.init) ?? 3,
-                                               profile: arguments.contains("--profile"))
+                                               profile: arguments.contains("--profile"), precision: precision)
         if let profile = report["profile"] as? String { FileHandle.standardError.write(Data((profile + "\n").utf8)) }
         emit(report)
     default:
-        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | tokenize --tokenizer PATH --text PATH | cuda-check [--nvrtc PATH] | pipeline --model DIR [--repeats N] [--profile]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ZImageBench cpu-ops [--threads N] [--repeats N] | cpu-step --model DIR [--threads N] [--repeats N] | tokenize --tokenizer PATH --text PATH | cuda-check [--nvrtc PATH] | pipeline --model DIR [--precision bf16|fp16|fp8] [--repeats N] [--profile]\n".utf8))
         exit(2)
     }
 } catch {

@@ -155,17 +155,3 @@ extern "C" __global__ void silu_mul_bf16(const unsigned short* a, const unsigned
         fe_store8(out + i, r);
     }
 }
-
-// y[n, c, :] = r(y[n, c, :] + bias[c]) in place, [N, C, plane] with plane % 8 == 0: a convolution's
-// bias added after the rounded product, as PyTorch adds it.
-extern "C" __global__ void bias_add_nchw_bf16(unsigned short* y, const unsigned short* bias, long long count,
-                                              long long channels, long long plane) {
-    for (long long i = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * 8; i < count;
-         i += (long long)gridDim.x * blockDim.x * 8) {
-        const float b = fe_float(bias[(i / plane) % channels]);
-        fe_vec8 v = fe_load8(y + i), r;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) r.v[e] = fe_bf16(fe_float(v.v[e]) + b);
-        fe_store8(y + i, r);
-    }
-}

@@ -2,17 +2,25 @@ import Foundation
 import ZImageTensor
 import ZImageWeights
 
-/// A PyTorch `Linear`: `x · weightᵀ + bias`, weight `[out, in]`.
+/// A PyTorch `Linear`: `x · weightᵀ + bias`, weight `[out, in]`, stored as `format` asks
+/// (dense, or FP8 rows quantised at load).
 struct Linear {
-    let weight: Tensor
+    let weight: LinearWeight
     let bias: Tensor?
 
-    init(_ store: ParameterStore, _ prefix: String, bias hasBias: Bool = false) throws {
-        weight = try store[prefix + ".weight"]
+    init(_ store: ParameterStore, _ prefix: String, bias hasBias: Bool = false,
+         format: LinearWeightFormat = .dense) throws {
+        weight = try LinearWeight(store[prefix + ".weight"], format: format)
         bias = hasBias ? try store[prefix + ".bias"] : nil
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight, bias: bias) }
+    /// `x` in the form this layer's GEMM reads (quantised for FP8), to share between layers that
+    /// read the same input.
+    func prepare(_ x: Tensor) throws -> LinearActivation { try weight.prepare(x) }
+
+    func callAsFunction(_ x: LinearActivation) throws -> Tensor { try weight.apply(x, bias: bias) }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try weight.apply(prepare(x), bias: bias) }
 }
 
 /// RMSNorm over the last axis with a learned weight.

@@ -50,8 +50,10 @@ public final class ZImageTransformer {
 
     /// Loads the transformer, verified against `parameterSpec`; `dtype` converts the weights at
     /// load (the reference rounds the fp32 checkpoint to bf16); nil keeps the stored dtype.
+    /// `linearFormat` `.float8` quantises the projections of the image-token blocks (noise refiner
+    /// and main layers) to FP8 at load; the caption refiner, embedders and modulations stay dense.
     public init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
-                dtype: DType? = nil) throws {
+                dtype: DType? = nil, linearFormat: LinearWeightFormat = .dense) throws {
         guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
               c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
             throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
@@ -68,12 +70,14 @@ public final class ZImageTransformer {
         xPadToken = try store["x_pad_token"]
         captionPadToken = try store["cap_pad_token"]
         noiseRefiner = try (0..<c.nRefinerLayers).map {
-            try ZImageTransformerBlock(store, "noise_refiner.\($0).", c, modulated: true)
+            try ZImageTransformerBlock(store, "noise_refiner.\($0).", c, modulated: true, linearFormat: linearFormat)
         }
         contextRefiner = try (0..<c.nRefinerLayers).map {
             try ZImageTransformerBlock(store, "context_refiner.\($0).", c, modulated: false)
         }
-        layers = try (0..<c.nLayers).map { try ZImageTransformerBlock(store, "layers.\($0).", c, modulated: true) }
+        layers = try (0..<c.nLayers).map {
+            try ZImageTransformerBlock(store, "layers.\($0).", c, modulated: true, linearFormat: linearFormat)
+        }
         finalModulation = try Linear(store, "all_final_layer.\(key).adaLN_modulation.1", bias: true)
         finalLinear = try Linear(store, "all_final_layer.\(key).linear", bias: true)
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)

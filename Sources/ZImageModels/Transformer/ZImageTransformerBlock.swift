@@ -28,22 +28,25 @@ struct ZImageTransformerBlock {
         return Dictionary(uniqueKeysWithValues: shapes.map { (prefix + $0.key, $0.value) })
     }
 
-    init(_ store: ParameterStore, _ prefix: String, _ c: ZImageTransformerConfiguration, modulated: Bool) throws {
+    /// `linearFormat` is how the attention and feed-forward projections hold their weights (FP8
+    /// for `--precision fp8`); the modulation stays dense.
+    init(_ store: ParameterStore, _ prefix: String, _ c: ZImageTransformerConfiguration, modulated: Bool,
+         linearFormat: LinearWeightFormat = .dense) throws {
         let eps = Float(c.normEps)
         attentionNorm1 = try RMSNorm(store, prefix + "attention_norm1.weight", eps: eps)
         attentionNorm2 = try RMSNorm(store, prefix + "attention_norm2.weight", eps: eps)
         ffnNorm1 = try RMSNorm(store, prefix + "ffn_norm1.weight", eps: eps)
         ffnNorm2 = try RMSNorm(store, prefix + "ffn_norm2.weight", eps: eps)
-        toQ = try Linear(store, prefix + "attention.to_q")
-        toK = try Linear(store, prefix + "attention.to_k")
-        toV = try Linear(store, prefix + "attention.to_v")
-        toOut = try Linear(store, prefix + "attention.to_out.0")
+        toQ = try Linear(store, prefix + "attention.to_q", format: linearFormat)
+        toK = try Linear(store, prefix + "attention.to_k", format: linearFormat)
+        toV = try Linear(store, prefix + "attention.to_v", format: linearFormat)
+        toOut = try Linear(store, prefix + "attention.to_out.0", format: linearFormat)
         // diffusers builds the q/k norms with eps 1e-5 whatever norm_eps says.
         normQ = try RMSNorm(store, prefix + "attention.norm_q.weight", eps: 1e-5)
         normK = try RMSNorm(store, prefix + "attention.norm_k.weight", eps: 1e-5)
-        w1 = try Linear(store, prefix + "feed_forward.w1")
-        w2 = try Linear(store, prefix + "feed_forward.w2")
-        w3 = try Linear(store, prefix + "feed_forward.w3")
+        w1 = try Linear(store, prefix + "feed_forward.w1", format: linearFormat)
+        w2 = try Linear(store, prefix + "feed_forward.w2", format: linearFormat)
+        w3 = try Linear(store, prefix + "feed_forward.w3", format: linearFormat)
         modulation = modulated ? try Linear(store, prefix + "adaLN_modulation.0", bias: true) : nil
         heads = c.nHeads
         headDim = c.headDim
@@ -70,16 +73,18 @@ struct ZImageTransformerBlock {
         let length = x.shape[0]
         let normed = try x.rmsNorm(weight: attentionNorm1.weight, eps: attentionNorm1.eps,
                                    scale: modulation?.scaleAttention)
-        let q = try toQ(normed).reshaped([1, length, heads, headDim])
+        let input = try toQ.prepare(normed)   // q, k and v read the same (for FP8: quantised once)
+        let q = try toQ(input).reshaped([1, length, heads, headDim])
             .rmsNormRope(weight: normQ.weight, eps: normQ.eps, cos: cos, sin: sin, layout: .interleavedPairs)
-        let k = try toK(normed).reshaped([1, length, heads, headDim])
+        let k = try toK(input).reshaped([1, length, heads, headDim])
             .rmsNormRope(weight: normK.weight, eps: normK.eps, cos: cos, sin: sin, layout: .interleavedPairs)
-        let v = try toV(normed).reshaped([1, length, heads, headDim])
+        let v = try toV(input).reshaped([1, length, heads, headDim])
         let attended = try toOut(q.attention(key: k, value: v).reshaped([length, heads * headDim]))
         let h = try x.addingGatedRMSNorm(of: attended, weight: attentionNorm2.weight, gate: modulation?.gateAttention,
                                          eps: attentionNorm2.eps)
         let inner = try h.rmsNorm(weight: ffnNorm1.weight, eps: ffnNorm1.eps, scale: modulation?.scaleFeedForward)
-        let fed = try w2(w1(inner).siluMultiply(w3(inner)))
+        let shared = try w1.prepare(inner)
+        let fed = try w2(w1(shared).siluMultiply(w3(shared)))
         return try h.addingGatedRMSNorm(of: fed, weight: ffnNorm2.weight, gate: modulation?.gateFeedForward,
                                         eps: ffnNorm2.eps)
     }

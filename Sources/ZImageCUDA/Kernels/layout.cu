@@ -1,0 +1,86 @@
+// Layout changes around cuDNN's convolutions, which run fast only channels-last (NHWC): on an
+// H200 the classic API's best NCHW bf16 algorithm reaches 30 TFLOP/s on the VAE's 1024² layers,
+// its NHWC one 630-770 (bench/kernels/probe_conv_fp8.py). The backend's contract stays NCHW:
+// activations go to NHWC before the convolution and come back after it, with the per-channel
+// bias added on the way back (float32 sum, rounded once to the element type, as PyTorch adds a
+// bias to the rounded product).
+//
+// - nchw_to_nhwc_b2:        out[n][p][c] = in[n][c][p]            (any 2-byte type)
+// - nhwc_to_nchw_{bf16,f16}: out[n][c][p] = r(in[n][p][c] + bias[c])  (bias may be null)
+// Tiles of 64×64 elements through shared memory, so reads and writes are both coalesced.
+//
+// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+
+#define LC_TILE 64
+#define LC_PITCH 66   // 33 words a row: the transposed reads hit 32 distinct banks
+
+__device__ __forceinline__ float lc_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
+__device__ __forceinline__ unsigned short lc_float_to_bf16(float value) {
+    unsigned u = __float_as_uint(value);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+__device__ __forceinline__ float lc_f16_to_float(unsigned short bits) {
+    float value;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(bits));
+    return value;
+}
+__device__ __forceinline__ unsigned short lc_float_to_f16(float value) {
+    unsigned short bits;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(value));
+    return bits;
+}
+
+// Grid (ceil(P/64), ceil(C/64), N), 256 threads. in [N][C][P] → out [N][P][C].
+extern "C" __global__ void nchw_to_nhwc_b2(const unsigned short* in, unsigned short* out, long long channels,
+                                           long long plane) {
+    __shared__ unsigned short tile[LC_TILE][LC_PITCH];
+    const long long image = (long long)blockIdx.z * channels * plane;
+    const long long p0 = (long long)blockIdx.x * LC_TILE, c0 = (long long)blockIdx.y * LC_TILE;
+    const int tx = threadIdx.x & 63, ty = threadIdx.x >> 6;
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long c = c0 + r, p = p0 + tx;
+        if (c < channels && p < plane) tile[r][tx] = in[image + c * plane + p];
+    }
+    __syncthreads();
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long p = p0 + r, c = c0 + tx;
+        if (p < plane && c < channels) out[image + p * channels + c] = tile[tx][r];
+    }
+}
+
+// Grid (ceil(P/64), ceil(C/64), N), 256 threads. in [N][P][C] → out [N][C][P], + bias[c].
+template <bool BF16>
+__device__ __forceinline__ void nhwc_to_nchw_body(const unsigned short* in, unsigned short* out,
+                                                  const unsigned short* bias, long long channels, long long plane) {
+    __shared__ unsigned short tile[LC_TILE][LC_PITCH];
+    const long long image = (long long)blockIdx.z * channels * plane;
+    const long long p0 = (long long)blockIdx.x * LC_TILE, c0 = (long long)blockIdx.y * LC_TILE;
+    const int tx = threadIdx.x & 63, ty = threadIdx.x >> 6;
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long p = p0 + r, c = c0 + tx;
+        if (p < plane && c < channels) tile[r][tx] = in[image + p * channels + c];
+    }
+    __syncthreads();
+    for (int r = ty; r < LC_TILE; r += 4) {
+        const long long c = c0 + r, p = p0 + tx;
+        if (c >= channels || p >= plane) continue;
+        unsigned short value = tile[tx][r];
+        if (bias != nullptr) {
+            value = BF16 ? lc_float_to_bf16(lc_bf16_to_float(value) + lc_bf16_to_float(bias[c]))
+                         : lc_float_to_f16(lc_f16_to_float(value) + lc_f16_to_float(bias[c]));
+        }
+        out[image + c * plane + p] = value;
+    }
+}
+
+extern "C" __global__ void nhwc_to_nchw_bf16(const unsigned short* in, unsigned short* out, const unsigned short* bias,
+                                             long long channels, long long plane) {
+    nhwc_to_nchw_body<true>(in, out, bias, channels, plane);
+}
+
+extern "C" __global__ void nhwc_to_nchw_f16(const unsigned short* in, unsigned short* out, const unsigned short* bias,
+                                            long long channels, long long plane) {
+    nhwc_to_nchw_body<false>(in, out, bias, channels, plane);
+}

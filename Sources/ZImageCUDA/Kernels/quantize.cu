@@ -1,0 +1,71 @@
+// FP8 e4m3 quantisation for the FP8 linear layers: each row of a bf16 matrix (a token's
+// activations, or an output channel of a weight) scaled onto ±448 by its own largest magnitude:
+//   amax = max |x[r, :]|,  inv = 448 / amax,  scale[r] = amax / 448   ((1, 1) for a zero row)
+//   q[r, c] = e4m3(x[r, c] · inv)   (round to nearest even, saturating at ±448)
+// cuBLASLt then multiplies the e4m3 matrices with the row scales as outer-vector scales.
+// The encoding is done with integer steps (not cvt.satfinite, which needs sm_89) so that it
+// compiles for every architecture and equals the host's Float8E4M3.encode bit for bit.
+//
+// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+
+__device__ __forceinline__ float qz_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
+
+__device__ __forceinline__ unsigned qz_e4m3(float value) {
+    const unsigned bits = __float_as_uint(value);
+    const unsigned sign = (bits >> 24) & 0x80u, magnitude = bits & 0x7fffffffu;
+    if (magnitude > 0x7f800000u) return 0x7fu;                       // NaN
+    if (magnitude > 0x43e00000u) return sign | 0x7eu;                // beyond 448: saturate
+    if (magnitude < 0x3c800000u)                                     // subnormal: steps of 2^-9
+        return sign | (unsigned)rintf(__uint_as_float(magnitude) * 512.0f);
+    unsigned exponent = (magnitude >> 23) - 120u;
+    const unsigned mantissa = magnitude & 0x7fffffu, rest = mantissa & 0xfffffu;
+    unsigned kept = mantissa >> 20;
+    if (rest > 0x80000u || (rest == 0x80000u && (kept & 1u))) ++kept;
+    if (kept == 8u) { kept = 0u; ++exponent; }
+    return sign | (exponent << 3) | kept;
+}
+
+__device__ __forceinline__ float qz_block_max(float value) {
+    __shared__ float partial[32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
+    return total;
+}
+
+// One block a row (grid = rows), columns % 8 == 0 (checked by the host).
+extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsigned char* q, float* scale,
+                                                   long long columns) {
+    const unsigned short* row = x + (long long)blockIdx.x * columns;
+    unsigned char* out = q + (long long)blockIdx.x * columns;
+    float amax = 0.0f;
+    for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
+        const uint4 raw = *(const uint4*)(row + c);
+        const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu))));
+            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] >> 16))));
+        }
+    }
+    amax = qz_block_max(amax);
+    const float inverse = amax > 0.0f ? 448.0f / amax : 1.0f;
+    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
+    for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
+        const uint4 raw = *(const uint4*)(row + c);
+        const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+        unsigned packed[2] = {0u, 0u};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * inverse);
+            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * inverse);
+            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
+        }
+        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
+    }
+}

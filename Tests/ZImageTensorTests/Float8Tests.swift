@@ -1,0 +1,65 @@
+import Testing
+import ZImageCPU
+import ZImageTensor
+
+/// FP8 e4m3 encoding (round to nearest even, saturating at ±448) and the composed FP8 linear
+/// layer every backend falls back to.
+struct Float8Tests {
+    @Test func everyCodeDecodesAndEncodesBack() {
+        for code in 0...255 {
+            let byte = UInt8(code)
+            let value = Float8E4M3.decode(byte)
+            if byte & 0x7f == 0x7f {
+                #expect(value.isNaN)
+            } else {
+                #expect(Float8E4M3.encode(value) == byte, "code \(code) → \(value)")
+            }
+        }
+    }
+
+    @Test func knownValuesTiesAndSaturation() {
+        #expect(Float8E4M3.decode(0x7e) == 448)
+        #expect(Float8E4M3.decode(0x01) == 1.0 / 512)       // the smallest subnormal, 2⁻⁹
+        #expect(Float8E4M3.decode(0x08) == 1.0 / 64)        // the smallest normal, 2⁻⁶
+        #expect(Float8E4M3.encode(1) == 0x38)
+        #expect(Float8E4M3.encode(-2) == 0xc0)
+        #expect(Float8E4M3.encode(1.0625) == 0x38)          // tie between 1 and 1.125: to even
+        #expect(Float8E4M3.encode(1.1875) == 0x3a)          // tie between 1.125 and 1.25: to even
+        #expect(Float8E4M3.encode(1.07) == 0x39)            // above the tie: up
+        #expect(Float8E4M3.encode(449) == 0x7e)             // saturates instead of overflowing
+        #expect(Float8E4M3.encode(-.infinity) == 0xfe)
+        #expect(Float8E4M3.encode(.nan) == 0x7f)
+        #expect(Float8E4M3.encode(1.5 / 1024) == 0x01)      // 0.75 of the smallest subnormal rounds up
+        #expect(Float8E4M3.encode(1.0 / 1024) == 0x00)      // half the smallest subnormal, a tie: to even (zero)
+        #expect(Float8E4M3.encode(15.5 / 1024) == 0x08)     // the largest subnormal step rounds into the normals
+        #expect(Float8E4M3.rowScale(amax: 0) == (1, 1))
+        #expect(Float8E4M3.rowScale(amax: 896) == (0.5, 2))
+    }
+
+    @Test func quantisedRowsAndTheirProduct() throws {
+        let cpu = CPUBackend()
+        var random = UInt64(7)
+        func next() -> Float {
+            random = random &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: random >> 11) % 2001 - 1000) / 500
+        }
+        let x = try cpu.tensor((0..<(6 * 64)).map { i in i / 64 == 2 ? 0 : next() * Float(1 + i / 64) }, shape: [6, 64])
+        let w = try cpu.tensor((0..<(40 * 64)).map { _ in next() * 0.1 }, shape: [40, 64])
+        let q = try cpu.quantizeRowsFloat8(x)
+        #expect(q.values.dtype == .float8E4M3 && q.values.shape == [6, 64] && q.scales.shape == [6])
+        let scales = try q.scales.toFloats(), values = try x.toFloats()
+        for row in 0..<6 {
+            let amax = values[(row * 64)..<((row + 1) * 64)].map(abs).max() ?? 0
+            #expect(scales[row] == (row == 2 ? 1 : amax / 448))
+        }
+        // Each row's largest element lands on ±448 exactly.
+        let codes = try q.values.toFloats()
+        #expect(codes[0..<64].map(abs).max() == 448)
+        let product = try cpu.float8Linear(q, cpu.quantizeRowsFloat8(w), bias: nil, dtype: .float32)
+        let exact = try x.linear(w)
+        #expect(product.shape == [6, 40])
+        let error = zip(try product.toFloats(), try exact.toFloats()).map { Double(abs($0 - $1)) }.max() ?? 1
+        let size = try exact.toFloats().map { Double(abs($0)) }.max() ?? 1
+        #expect(error < 0.08 * size && error > 0)   // e4m3 keeps 3 mantissa bits: a few per cent, never exact
+    }
+}

@@ -8,7 +8,7 @@ with the DiT's image-token projections (noise refiner and main layers: to_q/k/v/
 as zimage's --precision fp8 does (e4m3, per-row scales amax/448 for weights and for each token's
 activations, float32 products), emulated in PyTorch, and the PSNR of zimage's fp8 image against it.
 Usage: race_diffusers.py MODEL OUT_JSON [ZIMAGE_PNG [ZIMAGE_FP8_PNG]]."""
-import json, statistics, sys, time
+import json, os, statistics, sys, time
 import numpy as np
 import torch
 from PIL import Image
@@ -102,6 +102,8 @@ if zimage_png:
 
 
 def psnr(png, image):
+    if not os.path.exists(png):
+        return None
     z = np.asarray(Image.open(png).convert("RGB")).astype(float)
     d = np.asarray(image.convert("RGB")).astype(float)
     return round(10 * np.log10(255 ** 2 / max(((z - d) ** 2).mean(), 1e-9)), 2)

@@ -105,7 +105,7 @@ final class CUBLASLt {
         let key = PlanKey(type: type, outputType: type == outputType ? nil : outputType, transposeA: transposeA,
                           transposeB: transposeB, a: OperandShape(a), b: OperandShape(b), d: OperandShape(d),
                           batch: batch, bias: bias != nil, rowScaled: rowScales != nil, workspaceBytes: workspaceBytes)
-        let plan = try plans[key] ?? makePlan(key, dtype: dtype)
+        let plan = try plans[key] ?? makePlan(key, dtype: dtype, rowScales: rowScales)
         if let rowScales {
             var aScales = rowScales.a, bScales = rowScales.b
             try check(descSet(plan.desc, Value.aScalePointer, &aScales, 8), "cublasLtMatmulDescSetAttribute(A_SCALE_POINTER)")
@@ -158,7 +158,9 @@ final class CUBLASLt {
     /// Plans kept per shape; a model has a few dozen shapes, so the cache starts over past this.
     private static let planLimit = 1024
 
-    private func makePlan(_ key: PlanKey, dtype: DType) throws -> Plan {
+    /// `rowScales` are set before the heuristic runs: cuBLASLt refuses vector scale modes whose
+    /// pointers are still null (CUBLAS_STATUS_INVALID_VALUE); each call sets its own afterwards.
+    private func makePlan(_ key: PlanKey, dtype: DType, rowScales: (a: UInt64, b: UInt64)?) throws -> Plan {
         let plan = Plan { [descDestroy, layoutDestroy] plan in
             _ = descDestroy(plan.desc)
             plan.layouts.forEach { _ = layoutDestroy($0) }
@@ -167,10 +169,13 @@ final class CUBLASLt {
         var opA: Int32 = key.transposeA ? 1 : 0, opB: Int32 = key.transposeB ? 1 : 0
         try check(descSet(plan.desc, Value.transA, &opA, 4), "cublasLtMatmulDescSetAttribute(TRANSA)")
         try check(descSet(plan.desc, Value.transB, &opB, 4), "cublasLtMatmulDescSetAttribute(TRANSB)")
-        if key.rowScaled {
+        if key.rowScaled, let rowScales {
             var mode = Value.scaleOuterVector32F
+            var aScales = rowScales.a, bScales = rowScales.b
             try check(descSet(plan.desc, Value.aScaleMode, &mode, 4), "cublasLtMatmulDescSetAttribute(A_SCALE_MODE)")
             try check(descSet(plan.desc, Value.bScaleMode, &mode, 4), "cublasLtMatmulDescSetAttribute(B_SCALE_MODE)")
+            try check(descSet(plan.desc, Value.aScalePointer, &aScales, 8), "cublasLtMatmulDescSetAttribute(A_SCALE_POINTER)")
+            try check(descSet(plan.desc, Value.bScalePointer, &bScales, 8), "cublasLtMatmulDescSetAttribute(B_SCALE_POINTER)")
         }
         if key.bias {
             var epilogue = Value.epilogueBias

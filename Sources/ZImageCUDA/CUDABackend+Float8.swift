@@ -1,9 +1,13 @@
+import Foundation
 import ZImageTensor
 
 // FP8 linear layers (`--precision fp8`): rows quantised to e4m3 by Kernels/quantize.cu, products
 // by cuBLASLt's FP8 GEMM with the row scales applied as outer-vector scales, output in bf16.
 // FP8 tensor cores need compute capability 8.9 (Ada) or 9.0 (Hopper); other GPUs refuse.
 extension CUDABackend {
+    /// Set when cuBLASLt refused outer-vector scales once: the scales then go on in a pass of our own.
+    nonisolated(unsafe) static var outerVectorScalesRefused = ProcessInfo.processInfo.environment["ZIMAGE_FP8_OWN_SCALES"] == "1"
+
     /// Whether this GPU has FP8 tensor cores.
     public var supportsFloat8: Bool {
         let (major, minor) = info.computeCapability
@@ -57,10 +61,26 @@ extension CUDABackend {
             let d = CUBLASLt.Operand(address: UInt64(out.address), rows: n, cols: rows, leading: n, batchStride: 0)
             let workspace = try matmulWorkspace()
             try makeCurrent()
+            if !Self.outerVectorScalesRefused {
+                do {
+                    try cublas().matmul(dtype: .float8E4M3, outputDType: .bfloat16, a: a, transposeA: true, b: b,
+                                        transposeB: false, d: d, batch: 1, bias: shift.map { UInt64($0.address) },
+                                        rowScales: (UInt64(weight.scales.address), UInt64(x.scales.address)),
+                                        workspace: UInt64(workspace.address), workspaceBytes: workspace.size,
+                                        stream: stream)
+                    withExtendedLifetime(shift) {}
+                    return out
+                } catch CUDAError.cublas {
+                    Self.outerVectorScalesRefused = true   // this cuBLASLt has no outer-vector scaling
+                }
+            }
+            // Unscaled FP8 product in bf16, then both scales (and the bias) in one pass.
             try cublas().matmul(dtype: .float8E4M3, outputDType: .bfloat16, a: a, transposeA: true, b: b,
-                                transposeB: false, d: d, batch: 1, bias: shift.map { UInt64($0.address) },
-                                rowScales: (UInt64(weight.scales.address), UInt64(x.scales.address)),
-                                workspace: UInt64(workspace.address), workspaceBytes: workspace.size, stream: stream)
+                                transposeB: false, d: d, batch: 1, bias: nil, workspace: UInt64(workspace.address),
+                                workspaceBytes: workspace.size, stream: stream)
+            try launch("scale_rows_columns_bf16", blocks: gridBlocks(rows * n / 8), threads: 256,
+                       [.address(out.address), .address(x.scales.address), .address(weight.scales.address),
+                        .address(shift?.address ?? 0), .int64(Int64(rows)), .int64(Int64(n))])
             withExtendedLifetime(shift) {}
             return out
         }

@@ -749,6 +749,36 @@ extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsi
         *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
     }
 }
+
+// out[r, c] = r(float(y[r, c]) · row[r] · column[c] (+ bias[c])), in place, bf16, columns % 8 == 0:
+// the FP8 product's scales applied after an unscaled GEMM, where cuBLASLt has no outer-vector
+// scaling. Grid-stride over groups of 8 elements.
+extern "C" __global__ void scale_rows_columns_bf16(unsigned short* y, const float* row, const float* column,
+                                                   const unsigned short* bias, long long rows, long long columns) {
+    const long long groups = rows * columns / 8;
+    for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < groups;
+         g += (long long)gridDim.x * blockDim.x) {
+        const long long r = g * 8 / columns, c0 = g * 8 % columns;
+        uint4 raw = *(uint4*)(y + g * 8);
+        unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+        const float rs = row[r];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            unsigned out = 0u;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const long long c = c0 + 2 * i + h;
+                float v = qz_bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * rs * column[c];
+                if (bias != nullptr) v += qz_bf16_to_float(bias[c]);
+                unsigned u = __float_as_uint(v);
+                if ((u & 0x7fffffffu) > 0x7f800000u) u = 0x7fc00000u; else u += 0x7fffu + ((u >> 16) & 1u);
+                out |= (u >> 16) << (16 * h);
+            }
+            words[i] = out;
+        }
+        *(uint4*)(y + g * 8) = make_uint4(words[0], words[1], words[2], words[3]);
+    }
+}
 """#),
     ]
 }

@@ -32,7 +32,13 @@ extension CUDABackend {
         return try profiled("quantize (fp8)") {
             let values = try allocate(shape: x.shape, dtype: .float8E4M3)
             let scales = try allocate(shape: [rows], dtype: .float32)
-            try launch("quantize_rows_e4m3_bf16", blocks: rows, threads: columns >= 2048 ? 256 : 128,
+            // One read of each row where it fits in registers (≤ 4 groups of 8 a thread), else two.
+            let groups = columns / 8
+            let perThread = groups <= 1024 ? 1 : groups <= 2048 ? 2 : groups <= 4096 ? 4 : 0
+            let (name, threads) = perThread == 0
+                ? ("quantize_rows_e4m3_bf16", 256)
+                : ("quantize_rows_e4m3_bf16_r\(perThread)", ((groups + perThread - 1) / perThread + 31) / 32 * 32)
+            try launch(name, blocks: rows, threads: threads,
                        [.address(x.address), .address(values.address), .address(scales.address),
                         .int64(Int64(columns))])
             return Float8Rows(values: values, scales: scales)

@@ -208,30 +208,29 @@ public final class CUDABackend: Backend {
             try driver.check(driver.cuFuncSetAttribute(function, 8, Int32(sharedBytes)), "cuFuncSetAttribute(\(name))")
             sharedLimits[name] = sharedBytes
         }
-        var storage: [UnsafeMutableRawPointer] = []
-        defer { storage.forEach { $0.deallocate() } }
-        for argument in arguments {
-            let pointer: UnsafeMutableRawPointer
-            switch argument {
-            case .address(let value):
-                pointer = .allocate(byteCount: 8, alignment: 8)
-                pointer.storeBytes(of: UInt64(value), as: UInt64.self)
-            case .int32(let value):
-                pointer = .allocate(byteCount: 4, alignment: 4)
-                pointer.storeBytes(of: value, as: Int32.self)
-            case .int64(let value):
-                pointer = .allocate(byteCount: 8, alignment: 8)
-                pointer.storeBytes(of: value, as: Int64.self)
-            case .float(let value):
-                pointer = .allocate(byteCount: 4, alignment: 4)
-                pointer.storeBytes(of: value, as: Float.self)
-            case .bytes(let bytes):
-                pointer = .allocate(byteCount: max(bytes.count, 1), alignment: 16)
-                bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-            }
-            storage.append(pointer)
+        // Every argument's value in one buffer (16-byte slots; a struct takes as many as it needs),
+        // and the array of pointers to them that cuLaunchKernel reads.
+        let slots = arguments.map { argument -> Int in
+            if case .bytes(let bytes) = argument { return max((bytes.count + 15) / 16, 1) }
+            return 1
         }
-        var parameters: [UnsafeMutableRawPointer?] = storage
+        let values = UnsafeMutableRawPointer.allocate(byteCount: max(slots.reduce(0, +), 1) * 16, alignment: 16)
+        defer { values.deallocate() }
+        var parameters = [UnsafeMutableRawPointer?](repeating: nil, count: arguments.count)
+        var offset = 0
+        for (index, argument) in arguments.enumerated() {
+            let pointer = values + offset
+            switch argument {
+            case .address(let value): pointer.storeBytes(of: UInt64(value), as: UInt64.self)
+            case .int32(let value): pointer.storeBytes(of: value, as: Int32.self)
+            case .int64(let value): pointer.storeBytes(of: value, as: Int64.self)
+            case .float(let value): pointer.storeBytes(of: value, as: Float.self)
+            case .bytes(let bytes):
+                bytes.withUnsafeBytes { if let base = $0.baseAddress { pointer.copyMemory(from: base, byteCount: bytes.count) } }
+            }
+            parameters[index] = pointer
+            offset += slots[index] * 16
+        }
         try makeCurrent()
         let result = parameters.withUnsafeMutableBufferPointer {
             driver.cuLaunchKernel(function, UInt32(max(grid.0, 1)), UInt32(max(grid.1, 1)), UInt32(max(grid.2, 1)),

@@ -22,6 +22,26 @@ extension CUDABackend {
         }
     }
 
+    public func rmsNormScaledFloat8(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Float8Rows {
+        try requireFloat8()
+        let (rows, width) = try LastAxis.geometry(x.shape, op: "rmsNormScaledFloat8", parameters: [weight?.shape])
+        let fits = { (t: Tensor?) in t.map { $0.dtype == .bfloat16 && $0.count == width } ?? true }
+        guard useFusedKernels, x.dtype == .bfloat16, width % 8 == 0, width <= 4096, rows > 0, rows <= Int(Int32.max),
+              fits(weight), fits(scale) else {
+            return try quantizeRowsFloat8(rmsNormScaled(x, weight: weight, scale: scale, eps: eps))
+        }
+        return try profiled("norm+quantize (fp8)") {
+            let values = try allocate(shape: x.shape, dtype: .float8E4M3)
+            let scales = try allocate(shape: [rows], dtype: .float32)
+            // 256 threads as rms_norm_scale_bf16, so the row sums (and every bit) agree with it.
+            try launch(width <= 2048 ? "rms_norm_scale_e4m3_bf16_r1" : "rms_norm_scale_e4m3_bf16_r2", blocks: rows,
+                       threads: 256,
+                       [.address(x.address), .address(weight?.address ?? 0), .address(scale?.address ?? 0),
+                        .address(values.address), .address(scales.address), .int64(Int64(width)), .float(eps)])
+            return Float8Rows(values: values, scales: scales)
+        }
+    }
+
     public func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows {
         try requireFloat8()
         let columns = x.shape.rank == 0 ? 0 : x.shape[-1]

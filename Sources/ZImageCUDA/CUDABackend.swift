@@ -7,7 +7,7 @@ import ZImageTensor
 ///
 /// Every Backend op runs here; the fused ops and attention take tensor-core kernels in bf16
 /// (Kernels/*.cu) and fall back to the composed reference (FusedReference) elsewhere.
-public final class CUDABackend: Backend {
+public final class CUDABackend: Backend, ConvertingUpload {
     public let device: Device
     /// The GPU this backend drives.
     public let info: CUDADeviceInfo
@@ -60,6 +60,7 @@ public final class CUDABackend: Backend {
         try driver.check(driver.cuStreamCreate(&stream, 1), "cuStreamCreate")
         self.stream = stream
         self.pool = CUDAMemoryPool(driver: driver, device: .cuda(ordinal))
+        DynamicLibrary.preloadInBackground()
         if ProcessInfo.processInfo.environment["ZIMAGE_PROFILE"] == "1" { startProfiling() }
     }
 

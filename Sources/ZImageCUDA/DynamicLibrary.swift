@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -39,4 +40,25 @@ final class DynamicLibrary: @unchecked Sendable {
         }
         throw CUDAError.missingSymbol(library: path, symbol: names.joined(separator: " or "))
     }
+}
+
+extension DynamicLibrary {
+    /// cuDNN's engine libraries (hundreds of MB) and cuBLASLt, opened on a background thread so
+    /// their loading overlaps the weights' upload instead of delaying the first image. Each is
+    /// opened once more (and kept) by the code that uses it; dlopen's own lock orders the two.
+    static func preloadInBackground() {
+        _ = preloadOnce
+    }
+
+    private static let preloadOnce: Void = {
+        Thread.detachNewThread {
+            for name in CUBLASLt.candidates where dlopen(name, RTLD_NOW | RTLD_LOCAL) != nil { break }
+            // cuDNN opens its parts from its own folder (or the library path, for a bare soname).
+            guard let cudnn = CUDNN.candidates().first(where: { dlopen($0, RTLD_NOW | RTLD_LOCAL) != nil }) else { return }
+            let folder = cudnn.contains("/") ? String(cudnn[..<(cudnn.lastIndex(of: "/") ?? cudnn.endIndex)]) + "/" : ""
+            for part in ["graph", "engines_precompiled", "engines_runtime_compiled", "heuristic", "ops", "cnn"] {
+                _ = dlopen(folder + "libcudnn_\(part).so.9", RTLD_NOW | RTLD_LOCAL)
+            }
+        }
+    }()
 }

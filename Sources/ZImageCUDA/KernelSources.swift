@@ -802,6 +802,105 @@ extern "C" __global__ void quantize_rows_e4m3_bf16_r4(const unsigned short* x, u
     quantize_rows_registers<4>(x, q, scale, columns);
 }
 
+__device__ __forceinline__ float qz_block_sum(float value) {
+    __shared__ float partial[32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total += partial[i];
+    return total;
+}
+
+__device__ __forceinline__ unsigned short qz_float_to_bf16(float value) {
+    unsigned u = __float_as_uint(value);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+__device__ __forceinline__ float qz_round(float value) { return qz_bf16_to_float(qz_float_to_bf16(value)); }
+
+// rms_norm_scale_bf16 (fused_elementwise.cu) and quantize_rows_e4m3_bf16 in one kernel, for a norm
+// whose only reader is an FP8 linear layer: y = r(r(r(x·inv)·w)·s) stays in registers, then its row
+// is quantised. Bit-equal to the two kernels in sequence when launched, like rms_norm_scale_bf16,
+// with 256 threads (the same sum order): one block a row, V groups of 8 a thread (width ≤ 2048·V).
+template <int V>
+__device__ __forceinline__ void rms_norm_scale_e4m3_body(const unsigned short* x, const unsigned short* weight,
+                                                         const unsigned short* scaleRow, unsigned char* q,
+                                                         float* scale, long long width, float eps) {
+    const unsigned short* row = x + (long long)blockIdx.x * width;
+    unsigned char* out = q + (long long)blockIdx.x * width;
+    uint4 held[V];
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
+        held[v] = c < width ? *(const uint4*)(row + c) : make_uint4(0u, 0u, 0u, 0u);
+        const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const float f = qz_bf16_to_float((unsigned short)((words[i >> 1] >> (16 * (i & 1))) & 0xffffu));
+            sum += f * f;
+        }
+    }
+    const float inverse = rsqrtf(qz_block_sum(sum) / (float)width + eps);
+    float amax = 0.0f;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
+        if (c >= width) continue;
+        unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
+        const uint4 wr = weight ? *(const uint4*)(weight + c) : make_uint4(0u, 0u, 0u, 0u);
+        const uint4 sr = scaleRow ? *(const uint4*)(scaleRow + c) : make_uint4(0u, 0u, 0u, 0u);
+        const unsigned ws[4] = {wr.x, wr.y, wr.z, wr.w}, ss[4] = {sr.x, sr.y, sr.z, sr.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            unsigned packed = 0u;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                float n = qz_round(qz_bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * inverse);
+                if (weight) n = qz_round(n * qz_bf16_to_float((unsigned short)((ws[i] >> (16 * h)) & 0xffffu)));
+                if (scaleRow) n = qz_round(n * qz_bf16_to_float((unsigned short)((ss[i] >> (16 * h)) & 0xffffu)));
+                amax = fmaxf(amax, fabsf(n));
+                packed |= (unsigned)qz_float_to_bf16(n) << (16 * h);
+            }
+            words[i] = packed;
+        }
+        held[v] = make_uint4(words[0], words[1], words[2], words[3]);
+    }
+    amax = qz_block_max(amax);
+    const float factor = amax > 0.0f ? 448.0f / amax : 1.0f;
+    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
+        if (c >= width) continue;
+        const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
+        unsigned packed[2] = {0u, 0u};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * factor);
+            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * factor);
+            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
+        }
+        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
+    }
+}
+
+extern "C" __global__ void rms_norm_scale_e4m3_bf16_r1(const unsigned short* x, const unsigned short* weight,
+                                                       const unsigned short* scaleRow, unsigned char* q, float* scale,
+                                                       long long width, float eps) {
+    rms_norm_scale_e4m3_body<1>(x, weight, scaleRow, q, scale, width, eps);
+}
+extern "C" __global__ void rms_norm_scale_e4m3_bf16_r2(const unsigned short* x, const unsigned short* weight,
+                                                       const unsigned short* scaleRow, unsigned char* q, float* scale,
+                                                       long long width, float eps) {
+    rms_norm_scale_e4m3_body<2>(x, weight, scaleRow, q, scale, width, eps);
+}
+
 // out[r, c] = r(float(y[r, c]) · row[r] · column[c] (+ bias[c])), in place, bf16, columns % 8 == 0:
 // the FP8 product's scales applied after an unscaled GEMM, where cuBLASLt has no outer-vector
 // scaling. Grid-stride over groups of 8 elements.

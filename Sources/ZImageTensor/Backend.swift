@@ -102,6 +102,8 @@ public protocol Backend: AnyObject {
     func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `silu(groupNorm(x))`: the VAE's norm before each convolution.
     func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
+    /// `quantizeRowsFloat8(rmsNormScaled(x, …))`: a norm whose only reader is an FP8 linear layer.
+    func rmsNormScaledFloat8(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Float8Rows
     /// `x` (rows = all but the last axis) quantised per row to FP8 e4m3 (see `Float8Rows`).
     func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows
     /// `x · weightᵀ (+ bias)` from FP8 rows, returned in `dtype` with `x`'s leading shape:

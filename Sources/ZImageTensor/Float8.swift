@@ -90,6 +90,16 @@ public enum LinearWeight {
         }
     }
 
+    /// `rmsNorm(x, weight) · scale` in the form this weight's GEMM reads; for FP8 the norm writes
+    /// the quantised rows directly (`Backend.rmsNormScaledFloat8`).
+    public func prepareRMSNormalized(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> LinearActivation {
+        switch self {
+        case .dense: return .dense(try x.rmsNorm(weight: weight, eps: eps, scale: scale))
+        case .float8:
+            return .float8(try x.backend.rmsNormScaledFloat8(x, weight: weight, scale: scale, eps: eps), dtype: x.dtype)
+        }
+    }
+
     /// `x · weightᵀ (+ bias)` for an activation from `prepare` (one activation may serve several
     /// weights of the same format, as q, k and v share their input).
     public func apply(_ x: LinearActivation, bias: Tensor? = nil) throws -> Tensor {

@@ -75,6 +75,10 @@ extension FusedReference {
 }
 
 extension Backend {
+    public func rmsNormScaledFloat8(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Float8Rows {
+        try quantizeRowsFloat8(rmsNormScaled(x, weight: weight, scale: scale, eps: eps))
+    }
+
     public func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows {
         try FusedReference.quantizeRowsFloat8(self, x)
     }

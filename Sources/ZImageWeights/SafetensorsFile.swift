@@ -172,6 +172,9 @@ public final class SafetensorsFile {
         if let host = backend as? any HostMemoryBorrowing, let base = raw.baseAddress,
            UInt(bitPattern: base) % UInt(info.dtype.byteSize) == 0 {
             stored = host.borrow(address: base, shape: info.shape, dtype: info.dtype, owner: mapping)
+        } else if let dtype, let converting = backend as? any ConvertingUpload,
+                  let converted = try converting.upload(raw, shape: info.shape, converting: info.dtype, to: dtype) {
+            return converted
         } else {
             stored = try backend.upload(raw, shape: info.shape, dtype: info.dtype)
         }

@@ -112,6 +112,21 @@ struct FusedKernelGPUTests {
         #expect(try qc.scales.toFloats() == qg.scales.toFloats())
     }
 
+    @Test(arguments: [1536, 3840])
+    func float8NormQuantisationMatchesTheTwoKernels(_ width: Int) throws {
+        let gpu = try #require(GPUForTests.backend)
+        try #require(gpu.supportsFloat8, "this GPU has no FP8 tensor cores")
+        let (x, gx) = try pair([70, width], .bfloat16, seed: 30), (w, gw) = try pair([width], .bfloat16, seed: 31)
+        let (s, gs) = try pair([1, width], .bfloat16, seed: 32, scale: 0.3)
+        let fused = try gpu.rmsNormScaledFloat8(gx, weight: gw, scale: gs, eps: 1e-5)
+        let separate = try gpu.quantizeRowsFloat8(gx.rmsNorm(weight: gw, eps: 1e-5, scale: gs))
+        #expect(try fused.values.toBytes() == separate.values.toBytes())
+        #expect(try fused.scales.toFloats() == separate.scales.toFloats())
+        let host = try cpu.quantizeRowsFloat8(x.rmsNorm(weight: w, eps: 1e-5, scale: s))
+        let differing = zip(try host.values.toBytes(), try fused.values.toBytes()).filter { $0 != $1 }.count
+        #expect(differing <= width * 70 / 100, "\(differing) codes differ from the CPU's")   // float sum order only
+    }
+
     @Test func float8LinearMatchesTheDequantisedProduct() throws {
         let gpu = try #require(GPUForTests.backend)
         try #require(gpu.supportsFloat8, "this GPU has no FP8 tensor cores")

@@ -43,23 +43,34 @@ struct Float8Tests {
             random = random &* 6364136223846793005 &+ 1442695040888963407
             return Float(Int64(bitPattern: random >> 11) % 2001 - 1000) / 500
         }
-        let x = try cpu.tensor((0..<(6 * 64)).map { i in i / 64 == 2 ? 0 : next() * Float(1 + i / 64) }, shape: [6, 64])
-        let w = try cpu.tensor((0..<(40 * 64)).map { _ in next() * 0.1 }, shape: [40, 64])
+        var xValues = [Float](repeating: 0, count: 6 * 64)
+        for i in xValues.indices where i / 64 != 2 { xValues[i] = next() * Float(1 + i / 64) }
+        var wValues = [Float](repeating: 0, count: 40 * 64)
+        for i in wValues.indices { wValues[i] = next() * 0.1 }
+        let x = try cpu.tensor(xValues, shape: [6, 64]), w = try cpu.tensor(wValues, shape: [40, 64])
         let q = try cpu.quantizeRowsFloat8(x)
         #expect(q.values.dtype == .float8E4M3 && q.values.shape == [6, 64] && q.scales.shape == [6])
-        let scales = try q.scales.toFloats(), values = try x.toFloats()
+        let scales: [Float] = try q.scales.toFloats(), values: [Float] = try x.toFloats()
         for row in 0..<6 {
-            let amax = values[(row * 64)..<((row + 1) * 64)].map(abs).max() ?? 0
-            #expect(scales[row] == (row == 2 ? 1 : amax / 448))
+            var amax: Float = 0
+            for value in values[(row * 64)..<((row + 1) * 64)] { amax = max(amax, Swift.abs(value)) }
+            let expected: Float = row == 2 ? 1 : amax / 448
+            #expect(scales[row] == expected)
         }
         // Each row's largest element lands on ±448 exactly.
-        let codes = try q.values.toFloats()
-        #expect(codes[0..<64].map(abs).max() == 448)
+        let codes: [Float] = try q.values.toFloats()
+        var largest: Float = 0
+        for code in codes[0..<64] { largest = max(largest, Swift.abs(code)) }
+        #expect(largest == 448)
         let product = try cpu.float8Linear(q, cpu.quantizeRowsFloat8(w), bias: nil, dtype: .float32)
         let exact = try x.linear(w)
         #expect(product.shape == [6, 40])
-        let error = zip(try product.toFloats(), try exact.toFloats()).map { Double(abs($0 - $1)) }.max() ?? 1
-        let size = try exact.toFloats().map { Double(abs($0)) }.max() ?? 1
+        let got: [Float] = try product.toFloats(), want: [Float] = try exact.toFloats()
+        var error = 0.0, size = 0.0
+        for (a, b) in zip(got, want) {
+            error = max(error, Double(Swift.abs(a - b)))
+            size = max(size, Double(Swift.abs(b)))
+        }
         #expect(error < 0.08 * size && error > 0)   // e4m3 keeps 3 mantissa bits: a few per cent, never exact
     }
 }

@@ -18,6 +18,11 @@ struct Linear {
     /// read the same input.
     func prepare(_ x: Tensor) throws -> LinearActivation { try weight.prepare(x) }
 
+    /// `norm(x) · scale` (RMSNorm) as this layer's input, quantised by the norm itself for FP8.
+    func prepare(rmsNormOf x: Tensor, _ norm: RMSNorm, scale: Tensor?) throws -> LinearActivation {
+        try weight.prepareRMSNormalized(x, weight: norm.weight, scale: scale, eps: norm.eps)
+    }
+
     func callAsFunction(_ x: LinearActivation) throws -> Tensor { try weight.apply(x, bias: bias) }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try weight.apply(prepare(x), bias: bias) }

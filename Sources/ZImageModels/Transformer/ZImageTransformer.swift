@@ -22,6 +22,14 @@ public final class ZImageTransformer {
     private let layers: [ZImageTransformerBlock]
     private let finalModulation: Linear, finalLinear: Linear
     private let rope: ZImageRoPE
+    /// The image stream's RoPE tables of the last (grid, caption length, backend): the same at
+    /// every step of a generation, and 4096 × 64 cos/sin pairs on the host at 1024².
+    private var imageTables: (key: ImageTableKey, cos: Tensor, sin: Tensor)?
+
+    private struct ImageTableKey: Equatable {
+        let rows: Int, columns: Int, captionLength: Int
+        let backend: ObjectIdentifier
+    }
 
     /// Every parameter the model has, by diffusers key.
     public static func parameterSpec(_ c: ZImageTransformerConfiguration) -> ParameterSpec {
@@ -81,6 +89,20 @@ public final class ZImageTransformer {
         finalModulation = try Linear(store, "all_final_layer.\(key).adaLN_modulation.1", bias: true)
         finalLinear = try Linear(store, "all_final_layer.\(key).linear", bias: true)
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    /// Image positions (Lp + 1, h, w), pad rows (0, 0, 0): tables made once per grid and caption length.
+    private func imageRoPE(rows ht: Int, columns wt: Int, padded: Int, captionLength: Int,
+                           backend: any Backend) throws -> (Tensor, Tensor) {
+        let key = ImageTableKey(rows: ht, columns: wt, captionLength: captionLength, backend: ObjectIdentifier(backend))
+        if let cached = imageTables, cached.key == key { return (cached.cos, cached.sin) }
+        var positions: [(Int, Int, Int)] = []
+        positions.reserveCapacity(padded)
+        for h in 0..<ht { for w in 0..<wt { positions.append((captionLength + 1, h, w)) } }
+        positions += Array(repeating: (0, 0, 0), count: padded - ht * wt)
+        let (cos, sin) = try rope.tables(positions, backend: backend)
+        imageTables = (key, cos, sin)
+        return (cos, sin)
     }
 
     static func padded(_ count: Int) -> Int { (count + sequenceMultiple - 1) / sequenceMultiple * sequenceMultiple }
@@ -159,12 +181,8 @@ public final class ZImageTransformer {
             .permuted([1, 3, 2, 4, 0]).reshaped([imageTokens, c.patchFeatures])
         var x = try padRows(xEmbedder(patches), to: paddedImage, with: xPadToken.cast(to: activationDType))
 
-        // Image positions (Lp + 1, h, w); image pad rows (0, 0, 0).
-        var positions: [(Int, Int, Int)] = []
-        positions.reserveCapacity(paddedImage)
-        for h in 0..<ht { for w in 0..<wt { positions.append((caption.paddedLength + 1, h, w)) } }
-        positions += Array(repeating: (0, 0, 0), count: paddedImage - imageTokens)
-        let (imageCos, imageSin) = try rope.tables(positions, backend: backend)
+        let (imageCos, imageSin) = try imageRoPE(rows: ht, columns: wt, padded: paddedImage,
+                                                 captionLength: caption.paddedLength, backend: backend)
 
         let refinerModulations = try noiseRefiner.map { try $0.modulation(for: conditioning) }
         for (block, modulation) in zip(noiseRefiner, refinerModulations) {

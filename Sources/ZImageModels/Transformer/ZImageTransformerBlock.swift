@@ -71,9 +71,8 @@ struct ZImageTransformerBlock {
     /// whose reference default is the composition diffusers computes (FusedReference).
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, modulation: Modulation?) throws -> Tensor {
         let length = x.shape[0]
-        let normed = try x.rmsNorm(weight: attentionNorm1.weight, eps: attentionNorm1.eps,
-                                   scale: modulation?.scaleAttention)
-        let input = try toQ.prepare(normed)   // q, k and v read the same (for FP8: quantised once)
+        // q, k and v read the same normed input (for FP8 quantised once, by the norm's kernel).
+        let input = try toQ.prepare(rmsNormOf: x, attentionNorm1, scale: modulation?.scaleAttention)
         let q = try toQ(input).reshaped([1, length, heads, headDim])
             .rmsNormRope(weight: normQ.weight, eps: normQ.eps, cos: cos, sin: sin, layout: .interleavedPairs)
         let k = try toK(input).reshaped([1, length, heads, headDim])
@@ -82,8 +81,7 @@ struct ZImageTransformerBlock {
         let attended = try toOut(q.attention(key: k, value: v).reshaped([length, heads * headDim]))
         let h = try x.addingGatedRMSNorm(of: attended, weight: attentionNorm2.weight, gate: modulation?.gateAttention,
                                          eps: attentionNorm2.eps)
-        let inner = try h.rmsNorm(weight: ffnNorm1.weight, eps: ffnNorm1.eps, scale: modulation?.scaleFeedForward)
-        let shared = try w1.prepare(inner)
+        let shared = try w1.prepare(rmsNormOf: h, ffnNorm1, scale: modulation?.scaleFeedForward)
         let fed = try w2(w1(shared).siluMultiply(w3(shared)))
         return try h.addingGatedRMSNorm(of: fed, weight: ffnNorm2.weight, gate: modulation?.gateFeedForward,
                                         eps: ffnNorm2.eps)

@@ -28,6 +28,7 @@ cold, warm = first_line_numbers("first_cold.txt"), first_line_numbers("first_war
 fields = ["e2e_1024_s", "forward_512_ms", "forward_1024_ms", "text_encoder_ms", "vae_decode_1024_ms", "batch4_per_image_s"]
 race = {
     "card": card, "commit": commit, "date": datetime.date.today().isoformat(),
+    "transformer_files": os.environ.get("TRANSFORMER_DTYPE", "bf16"),
     "workload": "random-weight Z-Image-Turbo, real configuration (tools/fullsize/make_random_zimage.py), 1024x1024, "
                 "8 steps, guidance 0, bf16, prompt 'a red fox in the snow', seed 42, text encoder included",
     "zimage-bf16": {k: z.get(k) for k in fields} | {

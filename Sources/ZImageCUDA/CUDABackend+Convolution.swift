@@ -101,4 +101,25 @@ extension CUDABackend {
         let count: Int
         let dtype: DType
     }
+
+    public func rgb8(_ pixels: Tensor) throws -> Tensor {
+        let suffix: String
+        switch pixels.dtype {
+        case .bfloat16: suffix = "bf16"
+        case .float16: suffix = "f16"
+        case .float32: suffix = "f32"
+        default: return try FusedReference.rgb8(self, pixels)
+        }
+        guard useFusedKernels, pixels.shape.rank == 4, pixels.shape[0] == 1, pixels.shape[1] == 3 else {
+            return try FusedReference.rgb8(self, pixels)
+        }
+        let plane = pixels.shape[2] * pixels.shape[3]
+        let out = try allocate(shape: [pixels.shape[2], pixels.shape[3], 3], dtype: .uint8)
+        guard plane > 0 else { return out }
+        try profiled("rgb8") {
+            try launch("rgb8_\(suffix)", blocks: gridBlocks(plane), threads: 256,
+                       [.address(pixels.address), .address(out.address), .int64(Int64(plane))])
+        }
+        return out
+    }
 }

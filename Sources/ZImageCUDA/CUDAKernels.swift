@@ -364,7 +364,7 @@ public enum CUDAKernels {
         "flash_attention_bf16_m64_n32_qr",
         "rms_norm_scale_bf16", "gated_rms_norm_residual_bf16", "rms_norm_rope_bf16", "silu_mul_bf16",
         "gn_partial_bf16", "gn_finalize", "gn_apply_bf16",
-        "nchw_to_nhwc_b2", "nhwc_to_nchw_bf16", "nhwc_to_nchw_f16", "quantize_rows_e4m3_bf16", "quantize_rows_e4m3_bf16_r1", "quantize_rows_e4m3_bf16_r2",
+        "nchw_to_nhwc_b2", "nhwc_to_nchw_bf16", "nhwc_to_nchw_f16", "rgb8_bf16", "rgb8_f16", "rgb8_f32", "quantize_rows_e4m3_bf16", "quantize_rows_e4m3_bf16_r1", "quantize_rows_e4m3_bf16_r2",
         "quantize_rows_e4m3_bf16_r4", "scale_rows_columns_bf16", "rms_norm_scale_e4m3_bf16_r1",
         "rms_norm_scale_e4m3_bf16_r2",
     ]

@@ -102,6 +102,9 @@ public protocol Backend: AnyObject {
     func siluMultiply(_ a: Tensor, _ b: Tensor) throws -> Tensor
     /// `silu(groupNorm(x))`: the VAE's norm before each convolution.
     func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
+    /// A decoded image `[1, 3, H, W]` in [−1, 1] as 8-bit RGB `[H, W, 3]` (uint8):
+    /// round-half-even(clamp(x/2 + 0.5, 0, 1) · 255), the reference's post-processing.
+    func rgb8(_ pixels: Tensor) throws -> Tensor
     /// `quantizeRowsFloat8(rmsNormScaled(x, …))`: a norm whose only reader is an FP8 linear layer.
     func rmsNormScaledFloat8(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Float8Rows
     /// `x` (rows = all but the last axis) quantised per row to FP8 e4m3 (see `Float8Rows`).

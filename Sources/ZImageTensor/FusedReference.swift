@@ -33,6 +33,39 @@ public enum FusedReference {
 }
 
 extension FusedReference {
+    /// 8-bit RGB on the host, from the downloaded bytes in place.
+    public static func rgb8(_ backend: any Backend, _ pixels: Tensor) throws -> Tensor {
+        guard pixels.shape.rank == 4, pixels.shape[0] == 1, pixels.shape[1] == 3 else {
+            throw TensorError.shapeMismatch(op: "rgb8", detail: "\(pixels.shape), expected [1, 3, H, W]")
+        }
+        let (height, width) = (pixels.shape[2], pixels.shape[3])
+        let plane = width * height
+        let raw = try pixels.toBytes()
+        var bytes = [UInt8](repeating: 0, count: plane * 3)
+        try raw.withUnsafeBytes { source in
+            try bytes.withUnsafeMutableBufferPointer { out in
+                for channel in 0..<3 {
+                    for index in 0..<plane {
+                        let value: Float
+                        switch pixels.dtype {
+                        case .float32: value = source.load(fromByteOffset: 4 * (channel * plane + index), as: Float.self)
+                        case .bfloat16:
+                            value = Float(bitPattern: UInt32(source.load(fromByteOffset: 2 * (channel * plane + index),
+                                                                         as: UInt16.self)) << 16)
+                        case .float16:
+                            value = Float(Float16(bitPattern: source.load(fromByteOffset: 2 * (channel * plane + index),
+                                                                          as: UInt16.self)))
+                        default: throw TensorError.unsupportedDType(op: "rgb8", dtype: pixels.dtype)
+                        }
+                        let scaled = min(max(value / 2 + 0.5, 0), 1)
+                        out[index * 3 + channel] = UInt8((scaled * 255).rounded(.toNearestOrEven))
+                    }
+                }
+            }
+        }
+        return try bytes.withUnsafeBytes { try backend.upload($0, shape: [height, width, 3], dtype: .uint8) }
+    }
+
     /// Per-row FP8 quantisation on the host (exactly the steps of Kernels/quantize.cu).
     public static func quantizeRowsFloat8(_ backend: any Backend, _ x: Tensor) throws -> Float8Rows {
         guard x.shape.rank >= 1, x.dtype.isComputeType else {
@@ -75,6 +108,8 @@ extension FusedReference {
 }
 
 extension Backend {
+    public func rgb8(_ pixels: Tensor) throws -> Tensor { try FusedReference.rgb8(self, pixels) }
+
     public func rmsNormScaledFloat8(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Float8Rows {
         try quantizeRowsFloat8(rmsNormScaled(x, weight: weight, scale: scale, eps: eps))
     }

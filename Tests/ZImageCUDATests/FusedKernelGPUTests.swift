@@ -101,6 +101,12 @@ struct FusedKernelGPUTests {
         #expect(try relativeError(gx.conv2d(weight: gw, bias: nil, stride: 2), x.conv2d(weight: w, bias: nil, stride: 2)) < 1e-2)
     }
 
+    @Test(arguments: [DType.bfloat16, .float16, .float32])
+    func rgb8MatchesTheHost(_ dtype: DType) throws {
+        let (image, gimage) = try pair([1, 3, 37, 53], dtype, seed: 33, scale: 0.8)
+        #expect(try cpu.rgb8(image).toBytes() == gimage.backend.rgb8(gimage).toBytes())
+    }
+
     @Test func float8QuantisationMatchesTheHostBitForBit() throws {
         let gpu = try #require(GPUForTests.backend)
         try #require(gpu.supportsFloat8, "this GPU has no FP8 tensor cores")

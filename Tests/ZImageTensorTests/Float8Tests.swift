@@ -74,3 +74,17 @@ struct Float8Tests {
         #expect(error < 0.08 * size && error > 0)   // e4m3 keeps 3 mantissa bits: a few per cent, never exact
     }
 }
+
+/// The decoded image's 8-bit conversion every backend falls back to (the GPU kernel is checked
+/// against it on the GPU machine).
+struct RGB8Tests {
+    @Test func clampsScalesAndRoundsHalfToEven() throws {
+        let cpu = CPUBackend()
+        // Channel planes of a 1×2 image: R = (-1, 1), G = (0, 2), B = (-3, 1/510).
+        let pixels = try cpu.tensor([-1, 1, 0, 2, -3, 1.0 / 510], shape: [1, 3, 1, 2])
+        #expect(try cpu.rgb8(pixels).toBytes() == [0, 128, 0, 255, 255, 128])
+        let half = try cpu.tensor([-1, 1, 0, 2, -3, 1.0 / 510], shape: [1, 3, 1, 2], dtype: .bfloat16)
+        #expect(try cpu.rgb8(half).shape == [1, 2, 3])
+        #expect(throws: TensorError.self) { try cpu.rgb8(cpu.tensor([0, 0], shape: [1, 2, 1, 1])) }
+    }
+}

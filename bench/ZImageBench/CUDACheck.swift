@@ -167,6 +167,13 @@ enum CUDACheck {
                       gcq.attention(key: gck, value: gck, causal: true))
         }
 
+        // 8-bit RGB of a decoded image: the kernel equals the host's conversion byte for byte.
+        for dtype in [DType.bfloat16, .float32] {
+            let (image, gimage) = try pair([1, 3, 37, 53], dtype, scale: 0.8)
+            let differing = zip(try cpu.rgb8(image).toBytes(), try gpu.rgb8(gimage).toBytes()).filter { $0 != $1 }.count
+            rows.append(Row(name: "rgb8 \(dtype.safetensorsName): differing bytes", error: Double(differing), bound: 0.5))
+        }
+
         // FP8: the row quantisation equals the host's bit for bit (values and scales), the FP8 GEMM
         // equals the float32 product of the dequantised operands up to bf16 rounding, and (for
         // information) how far FP8 lands from the bf16 product.

@@ -84,3 +84,25 @@ extern "C" __global__ void nhwc_to_nchw_f16(const unsigned short* in, unsigned s
                                             long long channels, long long plane) {
     nhwc_to_nchw_body<false>(in, out, bias, channels, plane);
 }
+
+// The decoded image [1, 3, H, W] in [-1, 1] as 8-bit RGB, pixel-interleaved [H, W, 3]:
+// round_half_even(clamp(x/2 + 0.5, 0, 1) · 255), as ZImagePipeline's host reference (FusedReference.rgb8).
+template <int KIND>   // 0 bf16, 1 f16, 2 f32
+__device__ __forceinline__ void rgb8_body(const void* x, unsigned char* out, long long plane) {
+    for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < plane; p += (long long)gridDim.x * blockDim.x) {
+#pragma unroll
+        for (int c = 0; c < 3; ++c) {
+            const long long i = c * plane + p;
+            float v;
+            if (KIND == 0) v = lc_bf16_to_float(((const unsigned short*)x)[i]);
+            else if (KIND == 1) v = lc_f16_to_float(((const unsigned short*)x)[i]);
+            else v = ((const float*)x)[i];
+            const float s = fminf(fmaxf(__fadd_rn(__fmul_rn(v, 0.5f), 0.5f), 0.0f), 1.0f);
+            out[p * 3 + c] = (unsigned char)rintf(__fmul_rn(s, 255.0f));
+        }
+    }
+}
+
+extern "C" __global__ void rgb8_bf16(const unsigned short* x, unsigned char* out, long long plane) { rgb8_body<0>(x, out, plane); }
+extern "C" __global__ void rgb8_f16(const unsigned short* x, unsigned char* out, long long plane) { rgb8_body<1>(x, out, plane); }
+extern "C" __global__ void rgb8_f32(const float* x, unsigned char* out, long long plane) { rgb8_body<2>(x, out, plane); }

@@ -5,9 +5,6 @@ import ZImageTensor
 // by cuBLASLt's FP8 GEMM with the row scales applied as outer-vector scales, output in bf16.
 // FP8 tensor cores need compute capability 8.9 (Ada) or 9.0 (Hopper); other GPUs refuse.
 extension CUDABackend {
-    /// Set when cuBLASLt refused outer-vector scales once: the scales then go on in a pass of our own.
-    nonisolated(unsafe) static var outerVectorScalesRefused = ProcessInfo.processInfo.environment["ZIMAGE_FP8_OWN_SCALES"] == "1"
-
     /// Whether this GPU has FP8 tensor cores.
     public var supportsFloat8: Bool {
         let (major, minor) = info.computeCapability
@@ -87,7 +84,7 @@ extension CUDABackend {
             let d = CUBLASLt.Operand(address: UInt64(out.address), rows: n, cols: rows, leading: n, batchStride: 0)
             let workspace = try matmulWorkspace()
             try makeCurrent()
-            if !Self.outerVectorScalesRefused {
+            if !outerVectorScalesRefused {
                 do {
                     try cublas().matmul(dtype: .float8E4M3, outputDType: .bfloat16, a: a, transposeA: true, b: b,
                                         transposeB: false, d: d, batch: 1, bias: shift.map { UInt64($0.address) },
@@ -97,7 +94,7 @@ extension CUDABackend {
                     withExtendedLifetime(shift) {}
                     return out
                 } catch CUDAError.cublas {
-                    Self.outerVectorScalesRefused = true   // this cuBLASLt has no outer-vector scaling
+                    outerVectorScalesRefused = true   // this cuBLASLt has no outer-vector scaling
                 }
             }
             // Unscaled FP8 product in bf16, then both scales (and the bias) in one pass.

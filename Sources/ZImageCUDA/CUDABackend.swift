@@ -27,6 +27,9 @@ public final class CUDABackend: Backend, ConvertingUpload {
     private var dnnTried = false
     private var sdpa: CUDNNAttention?
     private var staging: StagingBuffers?
+    /// Set once cuBLASLt refuses outer-vector FP8 scales (or by `ZIMAGE_FP8_OWN_SCALES=1`): the
+    /// row and column scales then go on in a pass of our own after an unscaled FP8 GEMM.
+    var outerVectorScalesRefused = ProcessInfo.processInfo.environment["ZIMAGE_FP8_OWN_SCALES"] == "1"
     private var sdpaTried = false
     /// Convolution filters in the KRSC layout cuDNN's NHWC algorithms read, by source weight.
     var convolutionFilters: [FilterKey: (source: Tensor, filter: Tensor)] = [:]

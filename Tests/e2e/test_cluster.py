@@ -110,7 +110,8 @@ http {{
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     subprocess.run([nginx, "-t", "-p", f"{work}/nginx", "-c", f"{work}/nginx/nginx.conf"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    processes["nginx"] = subprocess.Popen([nginx, "-p", f"{work}/nginx", "-c", f"{work}/nginx/nginx.conf"])
+    processes["nginx"] = subprocess.Popen([nginx, "-p", f"{work}/nginx", "-c", f"{work}/nginx/nginx.conf"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def submit(body, key=None, url=None):
@@ -142,8 +143,13 @@ def running_on(id, name, url=None):
 def cleanup():
     for name, process in processes.items():
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # nginx's master stops its workers on SIGQUIT; SIGKILL would leave them running.
+            process.send_signal(signal.SIGQUIT if name == "nginx" else signal.SIGKILL)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     try:
         psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     except Exception:
@@ -192,7 +198,8 @@ def main():
                                                 extra_headers={"Idempotency-Key": key})
                 return result.data[0].url
             except (openai.APIConnectionError, openai.InternalServerError) as error:
-                print(f"cluster: openai call {index} failed ({type(error).__name__}); retrying with its key")
+                status = getattr(error, "status_code", "no answer")
+                print(f"cluster: openai call {index} failed ({type(error).__name__}, {status}); retrying with its key")
                 time.sleep(1)
         raise AssertionError(f"openai call {index} kept failing")
 

@@ -102,6 +102,9 @@ fi
 kill $server 2>/dev/null || true
 bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
 
+# One worker per device (issue 12): two CPU workers in one process run two jobs at once.
+bash Tests/e2e/test_devices.sh "$bin" $((port + 2))
+
 # Scale-out (issue 12): two nodes on the PostgreSQL above behind nginx (deploy/nginx-zimage.conf);
 # 40 jobs, node A killed mid-job, idempotent retries, SSE and cancel across nodes.
 python3 Tests/e2e/test_cluster.py "$bin" "$ZIMAGE_TEST_POSTGRES_URL"

@@ -165,6 +165,37 @@ import Testing
     }
 }
 
+/// PostgreSQL only: nodes starting at once migrate the schema one after the other.
+@Suite struct PostgresMigrationTests {
+    @Test(.enabled(if: PostgresTestDatabase.url != nil, "ZIMAGE_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)"))
+    func nodesStartingAtOnceMigrateOnce() async throws {
+        try await PostgresTestDatabase.withFreshDatabase { url in
+            let clients = try (0..<4).map { _ in
+                PostgresClient(configuration: try PostgresLocation(url).clientConfiguration, backgroundLogger: Logger(label: "test"))
+            }
+            try await withThrowingTaskGroup(of: Void.self) { running in
+                for client in clients { running.addTask { await client.run() } }
+                // Four nodes, each with its own connections, migrate at the same moment.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for client in clients {
+                        group.addTask { try await PostgresJobStore(client: client, logger: Logger(label: "test")).prepare() }
+                    }
+                    try await group.waitForAll()
+                }
+                var versions: [Int] = []
+                for try await version in try await clients[0].query("SELECT version FROM zimage_schema ORDER BY version")
+                    .decode(Int.self) {
+                    versions.append(version)
+                }
+                #expect(versions == Array(1...PostgresJobStore.migrations.count))
+                let store = PostgresJobStore(client: clients[1], logger: Logger(label: "test"))
+                #expect(try await store.queued().isEmpty)
+                running.cancelAll()
+            }
+        }
+    }
+}
+
 /// The stores the contract tests run against.
 enum StoreKind: String, CustomTestStringConvertible, Sendable {
     case sqlite, postgres

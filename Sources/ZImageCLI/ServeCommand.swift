@@ -38,7 +38,7 @@ public struct ServeCommand: AsyncParsableCommand {
     var devices: String?
     @Option(help: "postgres://user:password@host:port/database: keep jobs and images in PostgreSQL, shared by every node given the same URL (default: SQLite in --data-dir).")
     var database: String?
-    @Option(help: "This node's name in job records, /api/v1/system and /metrics (default: hostname:port).") var nodeName: String?
+    @Option(help: "This node's name in job records, /api/v1/system and /metrics; unique among the nodes sharing a database (default: hostname:port).") var nodeName: String?
     @Option(help: "Seconds a running job's lease lasts; a job whose node died runs again elsewhere after this (1 to 3600).")
     var leaseSeconds: Double = 30
 

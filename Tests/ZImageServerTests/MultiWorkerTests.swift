@@ -81,7 +81,7 @@ final class DeviceEngine: GenerationEngine, Sendable {
             let workers = try #require(system["workers"] as? [[String: Any]])
             #expect(workers.map { $0["device"] as? String } == ["cpu:a", "cpu:b"])
             #expect(workers.map { $0["jobs_completed"] as? Int ?? 0 }.reduce(0, +) == 6)
-            #expect(system["node"] as? String == "node-a" && system["store"] as? String == "sqlite")
+            #expect(system["node"] as? String == "node-a" && system["store"] as? String == "local")
             let metrics = String(buffer: try await client.get("/metrics").body)
             #expect(metrics.contains(#"zimage_worker_jobs_completed_total{node="node-a",worker="node-a/0"}"#))
             #expect(metrics.contains(#"zimage_worker_busy{node="node-a",worker="node-a/1",device="cpu:b"}"#))

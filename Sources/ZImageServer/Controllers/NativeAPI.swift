@@ -86,7 +86,7 @@ struct NativeAPI: Sendable {
             return Response.json(["version": ServerInfo.version, "model": self.engine.modelName,
                                   "device": self.engine.deviceDescription, "memory": memory,
                                   "queue_length": try await self.service.queueLength(), "demo_model": self.engine.isDemoModel,
-                                  "node": self.service.node, "store": self.store.kind,
+                                  "node": self.service.node, "store": self.store.isShared ? "shared" : "local",
                                   "queued": try await self.store.count(status: .queued),
                                   "running": try await self.store.count(status: .running),
                                   "workers": workers.map(\.object)])

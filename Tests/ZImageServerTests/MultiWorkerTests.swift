@@ -145,6 +145,25 @@ final class DeviceEngine: GenerationEngine, Sendable {
             #expect(job["attempts"] as? Int == 2 && engine.callCount == 2)
         }
     }
+
+    @Test func aJobsOwnErrorFailsItAtOnceWithoutARebuild() async throws {
+        let rebuilds = NIOLockedValueBox(0)
+        let engine = StubEngine(failWith: GenerationError.invalidParameter("lora", "no LoRA named x"))
+        let spec = WorkerSpec(device: "cuda:0", engine: engine, rebuild: {
+            rebuilds.withLockedValue { $0 += 1 }
+            return engine
+        })
+        try await buildApplication(options(), workers: [spec]).test(.router) { client in
+            let id = try #require(try await client.postJSON("/api/v1/generations", ["prompt": "x", "width": 64, "height": 64])
+                .json["id"] as? String)
+            let job = try await client.waitForJob(id)
+            #expect(job["status"] as? String == "failed" && job["attempts"] as? Int == 1)
+            #expect((job["error"] as? String)?.contains("no LoRA named x") == true)
+            #expect(engine.calls == 1 && rebuilds.withLockedValue { $0 } == 0)
+            let workers = try #require(try await client.get("/api/v1/system").json["workers"] as? [[String: Any]])
+            #expect(workers.first?["device_failures"] as? Int == 0 && workers.first?["jobs_failed"] as? Int == 1)
+        }
+    }
 }
 
 extension Array {

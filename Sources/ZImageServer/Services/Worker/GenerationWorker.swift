@@ -197,6 +197,8 @@ final class GenerationWorker: Sendable {
             await persist("the re-queue", job: id, context) {
                 _ = try await store.release(id, worker: worker, countAttempt: false, error: nil)
             }
+        } catch where !(error is ServiceError) && !engine.isDeviceFailure(error) {
+            await finishFailed(job, message: "\(error)", context)
         } catch {
             await engineFailed(job, error: error, context)
         }
@@ -224,6 +226,12 @@ final class GenerationWorker: Sendable {
                                    metadata: ["job": "\(id)", "worker": "\(worker)", "error": "\(message)"])
             return
         }
+        await finishFailed(job, message: message, context)
+    }
+
+    /// Ends the job as failed with `message`.
+    private func finishFailed(_ job: JobRecord, message: String, _ context: WorkerContext) async {
+        let id = job.id, store = context.store, worker = self.id
         await persist("the failure", job: id, context) {
             _ = try await store.finish(id, worker: worker, status: .failed, error: message)
         }

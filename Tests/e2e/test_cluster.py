@@ -241,7 +241,7 @@ def main():
     count = subprocess.run(["psql", "-tA", db_url.split("?")[0], "-c", "SELECT count(*) FROM images"], check=True,
                            capture_output=True, text=True).stdout.strip()
     assert int(count) == len(image_ids), f"{count} image rows, {len(image_ids)} in the history"
-    print(f"cluster: {len(ids)} jobs done once each ({len(set(native_ids))} native, {len(openai_images)} openai, the killed one)")
+    print(f"cluster: {len(ids)} jobs done once each ({len(set(native_ids))} native, {len(openai_images)} openai, the rest slow ones, the killed one among them)")
 
     # SSE through nginx delivers progress.
     sse_job = submit({"prompt": "events", "seed": 3, "width": 128, "height": 128, "steps": 6})

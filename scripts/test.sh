@@ -27,6 +27,16 @@ export ZIMAGE_NVRTC_LIBRARY="$lib" ZIMAGE_REQUIRE_NVRTC=1
 ZIMAGE_QWEN_TOKENIZER=$(./tools/tokenizer/fetch_qwen_tokenizer.sh)
 export ZIMAGE_QWEN_TOKENIZER ZIMAGE_REQUIRE_QWEN_TOKENIZER=1
 
+# PostgreSQL and nginx from Debian (issue 12), started on 127.0.0.1 in a temporary folder and
+# stopped at exit: the job-store tests run against PostgreSQL too, and CI must not skip them.
+./scripts/test-services.sh install
+services=$(mktemp -d)
+chmod 755 "$services"
+stop_services() { ./scripts/test-services.sh stop-postgres "$services/pg"; rm -rf "$services"; }
+trap stop_services EXIT
+ZIMAGE_TEST_POSTGRES_URL=$(./scripts/test-services.sh postgres "$services/pg" $((20000 + RANDOM % 20000)))
+export ZIMAGE_TEST_POSTGRES_URL ZIMAGE_REQUIRE_POSTGRES=1
+
 swift build --build-tests
 # The server tests time connections, idle timeouts and accept order on loopback: they run on their
 # own, after the CPU-heavy model tests, so those cannot starve them of the 2 cores.
@@ -57,7 +67,7 @@ echo "inspect: every corrupt fixture refused with exit 1 and a message"
 
 # `zimage generate` with the demo model: two PNGs in batch order with A1111 parameters; bad input refused.
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'rm -rf "$out"; stop_services' EXIT
 XDG_CACHE_HOME="$out/cache" "$bin" generate --prompt "a fox" --width 128 --height 96 --seed 5 --batch 2 \
     --output "$out/images" > "$out/paths"
 [ "$(cat "$out/paths")" = "$out/images/00000-5.png
@@ -80,7 +90,7 @@ export XDG_CACHE_HOME="$out/cache"
 port=$((20000 + RANDOM % 20000))
 "$bin" serve --port $port --data-dir "$out/serve" > "$out/serve.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$out"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$out"; stop_services' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 python3 Tests/e2e/test_clients.py "http://127.0.0.1:$port"
 if [ -f Tests/e2e/test_webui.py ]; then
@@ -91,6 +101,13 @@ if [ -f Tests/e2e/test_webui.py ]; then
 fi
 kill $server 2>/dev/null || true
 bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
+
+# One worker per device (issue 12): two CPU workers in one process run two jobs at once.
+bash Tests/e2e/test_devices.sh "$bin" $((port + 2))
+
+# Scale-out (issue 12): two nodes on the PostgreSQL above behind nginx (deploy/nginx-zimage.conf);
+# 40 jobs, node A killed mid-job, idempotent retries, SSE and cancel across nodes.
+python3 Tests/e2e/test_cluster.py "$bin" "$ZIMAGE_TEST_POSTGRES_URL"
 
 # `zimage pull` against a Hub look-alike on 127.0.0.1: resume after kill -9, corrupted byte, 404,
 # wrong token, --model ORG/NAME, and a cache that huggingface_hub reads back unchanged.

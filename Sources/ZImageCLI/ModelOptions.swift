@@ -126,6 +126,12 @@ public struct ModelOptions: ParsableArguments {
     /// demo model when none is given, which `note` says), with its backend and precision.
     func pipeline(note: (String) -> Void) throws
         -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
+        try pipeline(on: device, threads: threads, note: note)
+    }
+
+    /// The same on a given device with a given CPU thread count (`zimage serve --devices`).
+    func pipeline(on device: DeviceChoice, threads: Int?, note: (String) -> Void) throws
+        -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
         let backend = try device.backend(threads: threads)
         let precision = self.precision.resolved(on: backend)
         if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision) {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ZImageCPU
+import ZImageCUDA
 import ZImageHub
 import ZImagePipeline
 import ZImageServer
@@ -30,6 +31,16 @@ public struct ServeCommand: AsyncParsableCommand {
     var publicURL: String?
     @Option(help: "Seconds a connection may stay idle between requests (1 to 3600).") var idleTimeout: Double = 30
     @Option(help: "Most open connections (default: from the descriptor limit, ulimit -n).") var maxConnections: Int?
+    @Option(help: """
+        Devices to run one worker each on: all (every GPU, else the CPU), cpu, or a list such as cuda:0,cuda:1 \
+        (cpu,cpu runs two CPU workers sharing the cores). Default: --device when given, else all.
+        """)
+    var devices: String?
+    @Option(help: "postgres://user:password@host:port/database: keep jobs and images in PostgreSQL, shared by every node given the same URL (default: SQLite in --data-dir).")
+    var database: String?
+    @Option(help: "This node's name in job records, /api/v1/system and /metrics; unique among the nodes sharing a database (default: hostname:port).") var nodeName: String?
+    @Option(help: "Seconds a running job's lease lasts; a job whose node died runs again elsewhere after this (1 to 3600).")
+    var leaseSeconds: Double = 30
 
     public init() {}
 
@@ -43,6 +54,29 @@ public struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-connections must be 1 to 1000000")
         }
         do { try serverOptions.validate() } catch { throw ValidationError(error.description) }
+        if let devices { _ = try Self.deviceList(devices) }
+    }
+
+    /// `--devices`: `all`, or a comma-separated list of `cpu`, `cuda`, `cuda:N`, `auto`.
+    static func deviceList(_ text: String) throws -> [DeviceChoice]? {
+        if text == "all" { return nil }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !parts.isEmpty, parts.count <= 64 else { throw ValidationError("--devices lists 1 to 64 devices") }
+        return try parts.map { part in
+            guard let choice = DeviceChoice(argument: part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--devices: \(part.isEmpty ? "an empty entry" : "'\(part)'") is not cpu, cuda, cuda:N or auto")
+            }
+            return choice
+        }
+    }
+
+    /// The devices to run workers on: `--devices`, else `--device` when it names one, else every GPU
+    /// (the CPU when there is none).
+    func workerDevices() throws -> [DeviceChoice] {
+        if let devices, let list = try Self.deviceList(devices) { return list }
+        if devices == nil, modelOptions.device != .auto { return [modelOptions.device] }
+        let gpus = (try? CUDADriver.shared().devices()) ?? []
+        return gpus.isEmpty ? [.cpu] : gpus.map { .cuda($0.ordinal) }
     }
 
     /// The server settings the flags ask for.
@@ -57,6 +91,9 @@ public struct ServeCommand: AsyncParsableCommand {
         options.connections.idleTimeout = idleTimeout
         options.connections.headerTimeout = min(10, idleTimeout)
         options.connections.maxConnections = maxConnections
+        options.database = database
+        options.nodeName = nodeName
+        options.leaseSeconds = leaseSeconds
         return options
     }
 
@@ -65,19 +102,38 @@ public struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let options = serverOptions
         try WritableFolder.ensure(options.dataDirectory, flag: "--data-dir")
-        let (pipeline, backend, precision, isDemo) = try modelOptions.pipeline { logger.info("\($0)") }
-        let engine = PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
-                                    deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo)
+        let devices = try workerDevices()
+        // CPU workers share the cores: each gets its part unless --threads says otherwise.
+        let cpuWorkers = devices.filter { $0 == .cpu }.count
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = modelOptions.threads ?? (cpuWorkers > 1 ? max(1, cores / cpuWorkers) : nil)
+        // Read only, from whichever thread loads or rebuilds a worker's engine.
+        nonisolated(unsafe) let modelOptions = self.modelOptions
+        let makeEngine: @Sendable (DeviceChoice) throws -> PipelineEngine = { device in
+            let (pipeline, backend, precision, isDemo) = try modelOptions.pipeline(on: device, threads: threads) {
+                Logger(label: "zimage").info("\($0)")
+            }
+            return PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
+                                  deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo)
+        }
+        var workers: [WorkerSpec] = []
+        for device in devices {
+            let engine = try makeEngine(device)
+            workers.append(WorkerSpec(device: device.description, engine: engine, rebuild: { try makeEngine(device) }))
+        }
+        let engine = workers[0].engine
         if host != "127.0.0.1" && host != "localhost" && host != "::1" && apiKey == nil {
             logger.warning("serving on \(host) without --api-key: anyone who can reach this port can use it")
         }
         logger.info("""
-            zimage serve: http://\(host):\(port)/ model \(engine.modelName), data in \(options.dataDirectory), \
+            zimage serve: http://\(host):\(port)/ model \(engine.modelName), \(workers.count) worker(s) on \
+            \(workers.map(\.device).joined(separator: ", ")), \
+            jobs in \(options.storeDescription), node \(options.node), \
             at most \(options.connections.acceptedConnections) connections
             """)
         let app: any ApplicationProtocol
         do {
-            app = try buildApplication(options, engine: engine, logger: logger)
+            app = try buildApplication(options, workers: workers, logger: logger)
         } catch let error as ServerOptionsError {
             throw CLIError(error.description)
         } catch {

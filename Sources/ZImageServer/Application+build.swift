@@ -3,6 +3,8 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
+import PostgresNIO
+import ServiceLifecycle
 import ZImagePipeline
 
 /// Settings of `zimage serve`.
@@ -23,6 +25,14 @@ public struct ServerOptions: Sendable {
     /// The address clients reach this server at (`http://host:port` or `https://…`, no path), used for
     /// image URLs (OpenAI `response_format: url`); nil uses the bound address. Never the client's `Host`.
     public var publicURL: String?
+    /// A `postgres://…` URL: jobs, images and the queue in PostgreSQL, shared with every node given
+    /// the same URL. Nil keeps them in SQLite in `dataDirectory` (one node).
+    public var database: String?
+    /// This node's name in job records, `/api/v1/system` and metrics (default: `host:port`).
+    public var nodeName: String?
+    /// Seconds a running job's lease lasts without a renewal; a job whose node died is taken up by
+    /// another node this long after (1 to 3600).
+    public var leaseSeconds: Double = 30
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
@@ -48,7 +58,22 @@ public struct ServerOptions: Sendable {
                 throw ServerOptionsError("the public URL must look like http://host:port or https://host (got \(publicURL))")
             }
         }
+        if let database { _ = try PostgresLocation(database) }
+        guard leaseSeconds.isFinite, (1...3600).contains(leaseSeconds) else {
+            throw ServerOptionsError("the lease must be 1 to 3600 seconds")
+        }
+        if let nodeName, nodeName.isEmpty || nodeName.utf8.count > 100 || nodeName.contains("/") {
+            throw ServerOptionsError("the node name must be 1 to 100 characters without '/'")
+        }
     }
+
+    /// Where jobs live, for the start-up log (a database URL without its password).
+    public var storeDescription: String {
+        database.map { (try? PostgresLocation($0).description) ?? "PostgreSQL" } ?? "SQLite in \(dataDirectory)"
+    }
+
+    /// The node name: `nodeName`, else `hostname:port`.
+    public var node: String { nodeName ?? "\(ProcessInfo.processInfo.hostName):\(port)" }
 }
 
 extension ServerOptions {
@@ -74,15 +99,36 @@ public enum ServerResources {
     }
 }
 
-/// The server: routes, middleware and the generation service. `zimage serve` and the tests build
-/// the same application with this function.
+/// The server with one worker on `engine`.
 public func buildApplication(_ options: ServerOptions, engine: any GenerationEngine,
                              logger: Logger = Logger(label: "zimage.server")) throws -> some ApplicationProtocol {
+    try buildApplication(options, workers: [WorkerSpec(device: engine.deviceDescription, engine: engine)], logger: logger)
+}
+
+/// The server: routes, middleware, the job store (SQLite, or PostgreSQL with `options.database`)
+/// and one worker per device. `zimage serve` and the tests build the same application with this
+/// function. The first worker's engine answers for the model (name, tokenizer) in the APIs.
+public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
+                             logger: Logger = Logger(label: "zimage.server")) throws -> some ApplicationProtocol {
     try options.validate()
-    let store = try JobStore(dataDirectory: options.dataDirectory)
+    guard let engine = workers.first?.engine else { throw ServerOptionsError("no device to run generations on") }
+    let store: any JobStore
+    var services: [any Service] = []
+    if let database = options.database {
+        var configuration = try PostgresLocation(database).clientConfiguration
+        configuration.options.maximumConnections = max(8, workers.count * 2 + 4)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        services.append(client)
+        store = PostgresJobStore(client: client, logger: logger)
+    } else {
+        store = try SQLiteJobStore(dataDirectory: options.dataDirectory)
+    }
     let metrics = ServerMetrics()
-    let service = try GenerationService(store: store, engine: engine, events: JobEvents(), metrics: metrics,
-                                        maxQueue: options.maxQueue, logger: logger)
+    var lease = LeasePolicy()
+    lease.leaseSeconds = options.leaseSeconds
+    let service = GenerationService(store: store, workers: workers, node: options.node, events: JobEvents(),
+                                    metrics: metrics, maxQueue: options.maxQueue, lease: lease, logger: logger)
+    services.append(service)
     // HEAD works on every GET route (headers only).
     let router = Router(context: ZImageRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: JSONErrorMiddleware())
@@ -101,11 +147,21 @@ public func buildApplication(_ options: ServerOptions, engine: any GenerationEng
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: data)))
     }
     router.get("metrics") { _, _ in
-        metrics.queueLength.record(Int64(await service.queueLength))
+        metrics.queueLength.record(Int64(try await store.count(status: .queued)))
+        metrics.running.record(Int64(try await store.count(status: .running)))
+        metrics.record(service.workerStatuses)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: .init(string: metrics.render())))
     }
-    router.get("health") { _, _ in Response.json(["status": "ok"]) }
+    // 503 until the store is ready (migrated, recovered) and while no worker has an engine, so a
+    // load balancer sends work elsewhere.
+    router.get("health") { _, _ in
+        guard service.isReady else { return Response.json(["status": "starting"], status: .serviceUnavailable) }
+        guard service.workerStatuses.contains(where: { $0.state == .idle || $0.state == .running }) else {
+            return Response.json(["status": "no working device"], status: .serviceUnavailable)
+        }
+        return Response.json(["status": "ok"])
+    }
     let connections = options.connections, gauge = ConnectionGauge()
     let server = HTTPServerBuilder { responder in
         GuardedHTTP1Channel(responder: responder, limits: connections, gauge: gauge)
@@ -114,5 +170,5 @@ public func buildApplication(_ options: ServerOptions, engine: any GenerationEng
                        configuration: .init(address: .hostname(options.host, port: options.port), serverName: "zimage",
                                             availableConnectionsDelegate: MaximumAvailableConnections(
                                                 connections.acceptedConnections, logger: logger)),
-                       services: [service], logger: logger)
+                       services: services, logger: logger)
 }

@@ -15,7 +15,7 @@ import ZImagePipeline
 ///   response says so. Unknown fields are ignored. Missing width/height mean 1024.
 struct A1111API: Sendable {
     let service: GenerationService
-    let store: JobStore
+    let store: any JobStore
     let engine: any GenerationEngine
     let limits: GenerationLimits
     let options: OptionsStore
@@ -117,16 +117,16 @@ struct A1111API: Sendable {
         let job = try await service.submit(parameters, source: "a1111")
         // A1111 answers when the images are done: wait for this job's end.
         let stream = service.events.subscribe(job.id)
-        if let current = try store.job(job.id), current.status == .queued || current.status == .running {
+        if let current = try await store.job(job.id), current.isActive {
             for await event in stream where event.isTerminal { break }
         }
-        guard let finished = try store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        guard let finished = try await store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
         switch finished.status {
         case .done: break
         case .cancelled: throw APIError(.conflict, code: "interrupted", message: "the generation was interrupted")
         default: throw APIError(.internalServerError, code: "generation_failed", message: finished.error ?? "failed")
         }
-        let images = try store.images(of: job.id)
+        let images = try await store.images(of: job.id)
         let resolved = try finished.decodedParameters()
         let seeds = images.map(\.seed)
         var echo = sent
@@ -149,19 +149,20 @@ struct A1111API: Sendable {
             "job_timestamp": String(Int(finished.createdAt)), "is_using_inpainting_conditioning": false,
             "version": ServerInfo.version, "prompt_truncated": finished.promptTruncated ?? false,
         ]
-        let encoded = try images.map { image -> String in
-            guard let data = store.imageData(image.id) else {
+        var encoded: [String] = []
+        for image in images {
+            guard let data = try await store.imageData(image.id) else {
                 throw APIError(.internalServerError, code: "image_missing", message: "image \(image.id) is missing")
             }
-            return data.base64EncodedString()
+            encoded.append(data.base64EncodedString())
         }
         return Response.json(["images": encoded, "parameters": echo, "info": JobView.json(info)])
     }
 
     func progress() async throws -> Response {
-        guard let running = await service.runningID else {
+        guard let running = try await service.runningID() else {
             return Response.json(["progress": 0, "eta_relative": 0, "current_image": NSNull(), "textinfo": NSNull(),
-                                  "state": state(job: "", step: 0, steps: 0, count: await service.queueLength)])
+                                  "state": state(job: "", step: 0, steps: 0, count: try await service.queueLength())])
         }
         var step = 0, steps = 0, image = 0, images = 1
         var preview: Any = NSNull()
@@ -172,12 +173,12 @@ struct A1111API: Sendable {
         let done = Double(image * steps + step), total = Double(max(images * steps, 1))
         let fraction = done / total
         var eta: Double = 0
-        if let job = try store.job(running), let started = job.startedAt, fraction > 0 {
+        if let job = try await store.job(running), let started = job.startedAt, fraction > 0 {
             let elapsed = Date().timeIntervalSince1970 - started
             eta = elapsed / fraction - elapsed
         }
         return Response.json(["progress": fraction, "eta_relative": eta, "current_image": preview, "textinfo": NSNull(),
-                              "state": state(job: running, step: step, steps: steps, count: await service.queueLength)])
+                              "state": state(job: running, step: step, steps: steps, count: try await service.queueLength())])
     }
 
     func state(job: String, step: Int, steps: Int, count: Int) -> [String: Any] {

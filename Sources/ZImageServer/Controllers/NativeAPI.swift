@@ -6,7 +6,7 @@ import ZImagePipeline
 /// The native JSON API under `/api/v1` (documented in Resources/openapi.json).
 struct NativeAPI: Sendable {
     let service: GenerationService
-    let store: JobStore
+    let store: any JobStore
     let engine: any GenerationEngine
     let limits: GenerationLimits
 
@@ -14,15 +14,20 @@ struct NativeAPI: Sendable {
         let api = router.group("api/v1")
         api.post("generations") { request, context in
             let json = try await RequestJSON.read(request, context: context)
+            let key = try IdempotencyKey.parse(request.headers[.idempotencyKey])
             let parameters = try self.parameters(from: json)
-            let job = try await self.service.submit(parameters, source: "api")
-            let position = await self.service.position(of: job.id)
-            return Response.json(["id": job.id, "status": job.status.rawValue, "position": position ?? NSNull(),
-                                  "seed": job.seed], status: .accepted)
+            let digest = key.map { _ in IdempotencyKey.digest(json.object, source: "api") }
+            let submission = try await self.service.submit(parameters, source: "api", idempotencyKey: key,
+                                                           requestDigest: digest)
+            let job = try await self.store.job(submission.job.id) ?? submission.job
+            let position = try await self.service.position(of: job.id)
+            var response = Response.json(["id": job.id, "status": job.status.rawValue, "position": position ?? NSNull(),
+                                          "seed": job.seed], status: .accepted)
+            if submission.replayed { response.headers[.idempotentReplayed] = "true" }
+            return response
         }
         api.get("generations/:id") { _, context in
-            Response.json(try await JobView.objectFor(try context.parameters.require("id"), store: self.store,
-                                                      service: self.service))
+            Response.json(try await JobView.objectFor(try context.parameters.require("id"), service: self.service))
         }
         api.get("generations/:id/events") { _, context in
             try await self.events(try context.parameters.require("id"))
@@ -30,18 +35,16 @@ struct NativeAPI: Sendable {
         api.post("generations/:id/cancel") { _, context in
             let id = try context.parameters.require("id")
             _ = try await self.service.cancel(id)
-            return Response.json(try await JobView.objectFor(id, store: self.store, service: self.service))
+            return Response.json(try await JobView.objectFor(id, service: self.service))
         }
         api.get("queue") { _, _ in
             var queued: [[String: Any]] = []
-            for id in await self.service.queuedIDs {
-                queued.append(try await JobView.objectFor(id, store: self.store, service: self.service))
-            }
-            var running: Any = NSNull()
-            if let id = await self.service.runningID {
-                running = try await JobView.objectFor(id, store: self.store, service: self.service)
-            }
-            return Response.json(["running": running, "queued": queued])
+            for job in try await self.service.queuedJobs() { queued.append(try await JobView.object(job, service: self.service)) }
+            var running: [[String: Any]] = []
+            for job in try await self.service.runningJobs() { running.append(try await JobView.object(job, service: self.service)) }
+            // `running` is the longest-running job (as with one worker); `running_jobs` lists all of them.
+            return Response.json(["running": running.first.map { $0 as Any } ?? NSNull(), "running_jobs": running,
+                                  "queued": queued])
         }
         api.get("history") { request, _ in
             let page = try Self.query(request, "page") ?? 1
@@ -52,33 +55,41 @@ struct NativeAPI: Sendable {
             }
             let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
             guard !overflow else { throw APIError.badRequest("page", "page \(page) is too large") }
-            let (total, jobs) = try self.store.history(offset: offset, limit: perPage)
-            let items = try jobs.map { JobView.object($0, images: try self.store.images(of: $0.id), position: nil, progress: nil) }
+            let (total, jobs) = try await self.store.history(offset: offset, limit: perPage)
+            var items: [[String: Any]] = []
+            for job in jobs {
+                items.append(JobView.object(job, images: try await self.store.images(of: job.id), position: nil, progress: nil))
+            }
             return Response.json(["page": page, "per_page": perPage, "total": total, "items": items])
         }
         api.delete("history/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let job = try self.store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
+            guard let job = try await self.store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
             guard job.status != .queued, job.status != .running else {
                 throw APIError(.conflict, code: "job_active", message: "cancel generation \(id) before deleting it")
             }
-            _ = try self.store.delete(id)
+            _ = try await self.store.delete(id)
             return Response(status: .noContent)
         }
         api.get("images/:id") { _, context in
             let id = try context.parameters.require("id")
             // Images are addressed by id only; the id must be one the database knows.
-            guard try self.store.image(id) != nil,
-                  let data = self.store.imageData(id) else {
+            guard try await self.store.image(id) != nil,
+                  let data = try await self.store.imageData(id) else {
                 throw APIError.notFound("image \(APIError.shown(id))")
             }
             return Response.png([UInt8](data))
         }
         api.get("system") { _, _ in
             let memory: Any = self.engine.memory().map { ["used": $0.used, "total": $0.total] } ?? NSNull()
+            let workers = self.service.workerStatuses
             return Response.json(["version": ServerInfo.version, "model": self.engine.modelName,
                                   "device": self.engine.deviceDescription, "memory": memory,
-                                  "queue_length": await self.service.queueLength, "demo_model": self.engine.isDemoModel])
+                                  "queue_length": try await self.service.queueLength(), "demo_model": self.engine.isDemoModel,
+                                  "node": self.service.node, "store": self.store.isShared ? "shared" : "local",
+                                  "queued": try await self.store.count(status: .queued),
+                                  "running": try await self.store.count(status: .running),
+                                  "workers": workers.map(\.object)])
         }
     }
 
@@ -116,15 +127,15 @@ struct NativeAPI: Sendable {
 
     /// Server-sent events of one job: its state now, then every event until it ends.
     func events(_ id: String) async throws -> Response {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         let stream = service.events.subscribe(id)
+        guard let job = try await store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
         var opening: [JobEvent] = []
         switch job.status {
-        case .done: opening.append(JobEvent(kind: .done, payload: .job(try await JobView.make(id, store: store, service: service))))
+        case .done: opening.append(JobEvent(kind: .done, payload: .job(try await JobView.make(id, service: service))))
         case .failed: opening.append(JobEvent(kind: .failed, payload: .error(job.error ?? "failed")))
         case .cancelled: opening.append(JobEvent(kind: .cancelled))
         case .queued, .running:
-            if let position = await service.position(of: id), position > 0 {
+            if let position = try await service.position(of: id), position > 0 {
                 opening.append(JobEvent(kind: .queued, payload: .position(position)))
             } else if let latest = service.events.latest(id) {
                 opening.append(latest)

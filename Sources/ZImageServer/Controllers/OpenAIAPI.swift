@@ -8,7 +8,7 @@ import ZImagePipeline
 /// other fields (`model`, `quality`, `style`, `user`, `output_format`, ...) are accepted and ignored.
 struct OpenAIAPI: Sendable {
     let service: GenerationService
-    let store: JobStore
+    let store: any JobStore
     let engine: any GenerationEngine
     let limits: GenerationLimits
     /// Where image URLs point (`--public-url`, else the bound address); never the client's `Host`.
@@ -54,23 +54,30 @@ struct OpenAIAPI: Sendable {
         guard format == "b64_json" || format == "url" else {
             throw APIError.badRequest("response_format", "response_format must be \"b64_json\" or \"url\"")
         }
-        let job = try await service.submit(p, source: "openai")
+        let key = try IdempotencyKey.parse(request.headers[.idempotencyKey])
+        // A retry with the same Idempotency-Key waits for (or returns) the first request's job.
+        let digest = key.map { _ in IdempotencyKey.digest(json.object, source: "openai") }
+        let job = try await service.submit(p, source: "openai", idempotencyKey: key, requestDigest: digest).job
         let stream = service.events.subscribe(job.id)
-        if let current = try store.job(job.id), current.status == .queued || current.status == .running {
+        if let current = try await store.job(job.id), current.isActive {
             for await event in stream where event.isTerminal { break }
         }
-        guard let finished = try store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        guard let finished = try await store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
         switch finished.status {
         case .done: break
         case .cancelled: throw APIError(.conflict, code: "cancelled", message: "the generation was cancelled")
         default: throw APIError(.internalServerError, code: "generation_failed", message: "the generation failed")
         }
-        let data = try store.images(of: job.id).map { image -> [String: Any] in
-            if format == "url" { return ["url": "\(publicURL)/api/v1/images/\(image.id)", "revised_prompt": p.prompt] }
-            guard let bytes = store.imageData(image.id) else {
+        var data: [[String: Any]] = []
+        for image in try await store.images(of: job.id) {
+            if format == "url" {
+                data.append(["url": "\(publicURL)/api/v1/images/\(image.id)", "revised_prompt": p.prompt])
+                continue
+            }
+            guard let bytes = try await store.imageData(image.id) else {
                 throw APIError(.internalServerError, code: "image_missing", message: "image \(image.id) is missing")
             }
-            return ["b64_json": bytes.base64EncodedString(), "revised_prompt": p.prompt]
+            data.append(["b64_json": bytes.base64EncodedString(), "revised_prompt": p.prompt])
         }
         return Response.json(["created": Int(finished.createdAt), "data": data])
     }

@@ -17,11 +17,18 @@ public protocol GenerationEngine: Sendable {
     /// Tokens of a prompt as the text encoder would count them (without the template), when the
     /// engine has a tokenizer; the server's token limit uses it. Must be safe to call from any thread.
     var tokenCount: (@Sendable (String) -> Int)? { get }
+    /// Whether `error` from `generate` means the device or the engine's state on it failed (out of
+    /// memory, a driver error): then the worker rebuilds its engine and the job gets one more try.
+    /// Other errors are the job's own and fail it at once.
+    func isDeviceFailure(_ error: any Error) -> Bool
 }
 
 extension GenerationEngine {
     /// No tokenizer: the token limit is not checked.
     public var tokenCount: (@Sendable (String) -> Int)? { nil }
+
+    /// Every error but a `GenerationError` (parameters the model cannot take, a model it cannot run).
+    public func isDeviceFailure(_ error: any Error) -> Bool { !(error is GenerationError) }
 }
 
 /// The real engine: a `ZImagePipeline` on one device, run on its own thread so that long CPU or

@@ -4,226 +4,218 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 import ZImagePipeline
 
-/// The job queue and its worker: a fair FIFO with a bound, one worker per engine (device), jobs
-/// and images persisted so a restart loses nothing (queued jobs run, a running job runs again).
+/// The job queue and this node's workers: jobs live in a `JobStore` (SQLite, or PostgreSQL shared
+/// by several nodes); one worker per device pulls the next queued job when it is free. A restart
+/// loses nothing (queued jobs run, a running job runs again), a job whose node died is taken up
+/// by another node once its lease runs out, and events reach listeners on every node.
 public actor GenerationService: Service {
-    let store: JobStore
-    let engine: any GenerationEngine
+    let store: any JobStore
+    let workers: [GenerationWorker]
     public let events: JobEvents
     let metrics: ServerMetrics
     let logger: Logger
     let maxQueue: Int
-    private var pending: [String] = []
-    private var running: String?
-    private var wakeUp: AsyncStream<Void>.Continuation?
-    /// Set from any thread to stop the running job at its next step.
-    private let cancelRequested = NIOLockedValueBox<Set<String>>([])
-    private var shuttingDown = false
+    let lease: LeasePolicy
+    /// This node's name (workers are `node/N`).
+    public nonisolated let node: String
+    private let cancelFlags = NIOLockedValueBox<Set<String>>([])
+    private let stopping = NIOLockedValueBox(false)
+    private let ready = NIOLockedValueBox(false)
+    /// Whether the store is prepared (schema migrated, jobs of the last run recovered).
+    nonisolated var isReady: Bool { ready.withLockedValue { $0 } }
+    private var wakeUps: [AsyncStream<Void>.Continuation] = []
 
-    init(store: JobStore, engine: any GenerationEngine, events: JobEvents, metrics: ServerMetrics, maxQueue: Int,
-         logger: Logger) throws {
+    init(store: any JobStore, workers specs: [WorkerSpec], node: String, events: JobEvents, metrics: ServerMetrics,
+         maxQueue: Int, lease: LeasePolicy, logger: Logger) {
         self.store = store
-        self.engine = engine
         self.events = events
         self.metrics = metrics
         self.maxQueue = maxQueue
+        self.lease = lease
         self.logger = logger
-        pending = try store.recoverQueue().map(\.id)
+        self.node = node
+        workers = specs.enumerated().map { GenerationWorker(id: "\(node)/\($0.offset)", spec: $0.element) }
     }
 
     // MARK: Queue operations (called by the HTTP handlers)
 
+    /// A submit's result: the job, and whether it is one an earlier request with the same
+    /// idempotency key made (then nothing new was queued).
+    struct Submission: Sendable {
+        var job: JobRecord
+        var replayed: Bool
+    }
+
     /// Enqueues parameters the API has validated (`ParameterCheck`), with their seed resolved
     /// so it can be reported at once.
-    func submit(_ parameters: GenerationParameters, source: String) throws -> JobRecord {
+    func submit(_ parameters: GenerationParameters, source: String) async throws -> JobRecord {
+        try await submit(parameters, source: source, idempotencyKey: nil, requestDigest: nil).job
+    }
+
+    /// Enqueues, or with an `Idempotency-Key` already used for the same request returns that
+    /// request's job (422 when the key came with a different request, told by `requestDigest`).
+    func submit(_ parameters: GenerationParameters, source: String, idempotencyKey: String?,
+                requestDigest digest: String?) async throws -> Submission {
         var parameters = parameters
-        guard pending.count < maxQueue else {
+        let seed = try parameters.seed ?? Seed.resolve(nil)
+        parameters.seed = seed
+        let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+        let new = NewJob(id: UUID().uuidString.lowercased(), parameters: encoded, seed: Int64(clamping: seed),
+                         source: source, createdAt: Date().timeIntervalSince1970, idempotencyKey: idempotencyKey,
+                         requestDigest: digest)
+        switch try await store.submit(new, maxQueued: maxQueue) {
+        case .queued(let job):
+            let position = try await store.position(of: job.id) ?? 1
+            events.publish(job.id, JobEvent(kind: .queued, payload: .position(position)))
+            store.broadcast(ClusterMessage(kind: .queued, node: node, job: job.id))
+            wakeWorkers()
+            return Submission(job: job, replayed: false)
+        case .replayed(let job):
+            return Submission(job: job, replayed: true)
+        case .keyReused:
+            throw APIError(.unprocessableContent, code: "idempotency_key_reused", field: "Idempotency-Key",
+                           message: "this Idempotency-Key was already used for a different request; use a new key")
+        case .queueFull:
             metrics.rejected.increment()
             throw APIError(.tooManyRequests, code: "queue_full",
                            message: "the queue is full (\(maxQueue) jobs waiting); try again when some have finished")
         }
-        let seed = try parameters.seed ?? Seed.resolve(nil)
-        parameters.seed = seed
-        let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
-        let job = JobRecord(id: UUID().uuidString.lowercased(), sequence: try store.nextSequence(), status: .queued,
-                            parameters: encoded, seed: Int64(clamping: seed), source: source,
-                            createdAt: Date().timeIntervalSince1970)
-        try store.insert(job)
-        pending.append(job.id)
-        metrics.queueLength.record(Int64(pending.count))
-        events.publish(job.id, JobEvent(kind: .queued, payload: .position(pending.count)))
-        wakeUp?.yield()
-        return job
     }
 
     /// 1-based position among waiting jobs, 0 while running, nil otherwise.
-    func position(of id: String) -> Int? {
-        if running == id { return 0 }
-        return pending.firstIndex(of: id).map { $0 + 1 }
+    func position(of id: String) async throws -> Int? { try await store.position(of: id) }
+
+    func queuedJobs() async throws -> [JobRecord] { try await store.queued() }
+    func runningJobs() async throws -> [JobRecord] { try await store.running() }
+    /// The longest-running job (what A1111's progress reports).
+    func runningID() async throws -> String? { try await store.running().first?.id }
+    /// Waiting and running jobs, on every node.
+    func queueLength() async throws -> Int {
+        try await store.count(status: .queued) + store.count(status: .running)
     }
 
-    var queuedIDs: [String] { pending }
-    var runningID: String? { running }
-    var queueLength: Int { pending.count + (running == nil ? 0 : 1) }
-
-    /// Cancels a queued job at once, or asks the running one to stop at its next step.
-    func cancel(_ id: String) throws -> JobRecord {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
-        if let index = pending.firstIndex(of: id) {
-            pending.remove(at: index)
-            let cancelled = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
-            metrics.queueLength.record(Int64(pending.count))
-            events.publish(id, JobEvent(kind: .cancelled))
-            return cancelled ?? job
+    /// Cancels a queued job at once, or asks the running one to stop at its next step (on
+    /// whichever node runs it).
+    func cancel(_ id: String) async throws -> JobRecord {
+        guard let job = try await store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
+        if job.status == .queued, try await store.cancelQueued(id) {
+            let event = JobEvent(kind: .cancelled)
+            events.publish(id, event)
+            store.broadcast(ClusterMessage(event: event, job: id, node: node))
+            return try await store.job(id) ?? job
         }
-        if running == id {
-            cancelRequested.withLockedValue { _ = $0.insert(id) }
-            return job
+        if try await store.requestCancel(id) {
+            cancelFlags.withLockedValue { _ = $0.insert(id) }
+            store.broadcast(ClusterMessage(kind: .cancel, node: node, job: id))
+            return try await store.job(id) ?? job
         }
-        throw APIError(.conflict, code: "not_cancellable", message: "generation \(id) is already \(job.status.rawValue)")
+        let now = try await store.job(id) ?? job
+        throw APIError(.conflict, code: "not_cancellable", message: "generation \(id) is already \(now.status.rawValue)")
     }
 
-    /// Cancels whatever runs now (A1111 `/interrupt`).
-    func interruptRunning() {
-        if let running { cancelRequested.withLockedValue { _ = $0.insert(running) } }
+    /// Cancels whatever runs now (A1111 `/interrupt` and `/skip`): every running job, as the
+    /// one-GPU server stopped its one job.
+    func interruptRunning() async {
+        for job in (try? await store.running()) ?? [] { _ = try? await cancel(job.id) }
     }
 
-    // MARK: Worker
+    /// Each worker's state (`/api/v1/system`, `/metrics`).
+    nonisolated var workerStatuses: [WorkerStatus] { workers.map(\.snapshot) }
+
+    // MARK: Running
 
     public func run() async throws {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        wakeUp = continuation
-        continuation.yield()
+        try await store.prepare()
+        if !store.isShared { try await store.recoverAfterRestart() }
+        ready.withLockedValue { $0 = true }
+        let context = WorkerContext(store: store, node: node, events: events, metrics: metrics, lease: lease,
+                                    cancelFlags: cancelFlags, stopping: stopping, logger: logger,
+                                    jobJSON: { id in (try? await JobView.make(id, service: self)) ?? "{}" })
+        var streams: [AsyncStream<Void>] = []
+        for _ in workers {
+            let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            continuation.yield()
+            wakeUps.append(continuation)
+            streams.append(stream)
+        }
+        let workers = self.workers, store = self.store, lease = self.lease, logger = self.logger
         await withGracefulShutdownHandler {
-            for await _ in stream {
-                while !shuttingDown, !pending.isEmpty {
-                    let id = pending.removeFirst()
-                    metrics.queueLength.record(Int64(pending.count))
-                    await execute(id)
+            await withTaskGroup(of: Void.self) { background in
+                // Look for work now and then anyway: jobs queued by other nodes whose notification
+                // was missed, and expired leases put back in the queue.
+                background.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int(min(lease.leaseSeconds / 4, 2) * 1000)))
+                        if Task.isCancelled { break }
+                        do {
+                            let changed = try await store.requeueExpired(maxAttempts: lease.maxAttempts)
+                            if !changed.isEmpty {
+                                logger.warning("leases expired; jobs back in the queue", metadata: ["jobs": "\(changed)"])
+                            }
+                        } catch {
+                            logger.warning("could not look for expired leases", metadata: ["error": "\(error)"])
+                        }
+                        await self.wakeWorkers()
+                        if store.isShared { await self.catchUpListeners() }
+                    }
                 }
-                if shuttingDown { break }
+                if store.isShared {
+                    background.addTask {
+                        while !Task.isCancelled {
+                            do {
+                                try await store.listen { message in await self.received(message) }
+                            } catch {
+                                if Task.isCancelled { break }
+                                logger.warning("lost the store's notifications; reconnecting", metadata: ["error": "\(error)"])
+                            }
+                            try? await Task.sleep(for: .seconds(1))
+                        }
+                    }
+                }
+                // The workers end after a graceful stop has put their jobs back; then the rest stops.
+                await withTaskGroup(of: Void.self) { group in
+                    for (worker, stream) in zip(workers, streams) {
+                        group.addTask { await worker.run(context, wake: stream) }
+                    }
+                }
+                background.cancelAll()
             }
         } onGracefulShutdown: {
             Task { await self.beginShutdown() }
         }
     }
 
+    private func wakeWorkers() { for wakeUp in wakeUps { wakeUp.yield() } }
+
     private func beginShutdown() {
-        shuttingDown = true
-        // The running job stops at its next step and goes back to the queue for the next start.
-        if let running { cancelRequested.withLockedValue { _ = $0.insert(running) } }
-        wakeUp?.finish()
+        // Running jobs stop at their next step and go back to the queue for the next start.
+        stopping.withLockedValue { $0 = true }
+        for wakeUp in wakeUps { wakeUp.finish() }
     }
 
-    /// A store write that the job's state depends on, retried for up to a minute: when the
-    /// machine is out of descriptors or the disk is busy for a moment, the job's row still ends
-    /// in the right state instead of staying "running".
-    @discardableResult
-    private func persist(_ what: String, job id: String, _ write: () throws -> Void) async -> Bool {
-        for attempt in 0..<120 {
-            do {
-                try write()
-                return true
-            } catch {
-                // Only a machine short of descriptors, disk or database access is worth waiting for.
-                guard ResourceExhaustion.matches(error) else {
-                    logger.error("could not record \(what)", metadata: ["job": "\(id)", "error": "\(error)"])
-                    return false
-                }
-                if attempt == 0 { logger.warning("could not record \(what); retrying", metadata: ["job": "\(id)", "error": "\(error)"]) }
-                try? await Task.sleep(for: .milliseconds(500))
+    /// Listeners of jobs that ended on another node whose notification this node missed (its
+    /// LISTEN connection was down) get the end from the store.
+    private func catchUpListeners() async {
+        for id in events.listenedJobIDs {
+            guard let job = try? await store.job(id), !job.isActive else { continue }
+            switch job.status {
+            case .done: events.publish(id, JobEvent(kind: .done, payload: .job((try? await JobView.make(id, service: self)) ?? "{}")))
+            case .failed: events.publish(id, JobEvent(kind: .failed, payload: .error(job.error ?? "failed")))
+            default: events.publish(id, JobEvent(kind: .cancelled))
             }
         }
-        logger.error("gave up recording \(what)", metadata: ["job": "\(id)"])
-        return false
     }
 
-    private func execute(_ id: String) async {
-        guard let job = try? store.job(id), job.status == .queued, let parameters = try? job.decodedParameters() else {
-            return
-        }
-        running = id
-        defer { running = nil }
-        let started = Date()
-        guard await persist("the start", job: id, {
-            _ = try store.update(id) { $0.status = .running; $0.startedAt = started.timeIntervalSince1970 }
-        }) else { return }
-        events.publish(id, JobEvent(kind: .started))
-        logger.info("generation started", metadata: ["job": "\(id)", "size": "\(parameters.width)x\(parameters.height)"])
-        let cancelFlags = cancelRequested, events = self.events, metrics = self.metrics
-        let lastStep = NIOLockedValueBox(started)
-        let stepTimes = NIOLockedValueBox<[Double]>([])
-        do {
-            let images = try await engine.generate(parameters) { progress in
-                if progress.stage == .denoising {
-                    let now = Date()
-                    let previous = lastStep.withLockedValue { value in
-                        defer { value = now }
-                        return value
-                    }
-                    stepTimes.withLockedValue { $0.append(now.timeIntervalSince(previous)) }
-                    let preview = progress.preview.flatMap { try? PNGEncoder.encode($0, text: [], compressionLevel: 1) }
-                    events.publish(id, JobEvent(kind: .progress, payload: .progress(JobProgress(
-                        step: progress.step, steps: progress.steps, image: progress.image, images: parameters.batchSize,
-                        previewPNG: preview))))
-                }
-                return !cancelFlags.withLockedValue { $0.contains(id) }
-            }
-            for duration in stepTimes.withLockedValue({ $0 }) { metrics.stepSeconds.recordSeconds(duration) }
-            var records: [ImageRecord] = []
-            for (index, image) in images.enumerated() {
-                let record = ImageRecord(id: UUID().uuidString.lowercased(), jobId: id, index: index,
-                                         seed: Int64(clamping: image.seed), width: image.image.width,
-                                         height: image.image.height, infotext: image.infotext,
-                                         createdAt: Date().timeIntervalSince1970)
-                let written = await persist("image \(index)", job: id) {
-                    try PNGEncoder.write(image.image, text: [("parameters", image.infotext)], to: store.imagePath(record.id))
-                }
-                guard written else { throw ServiceError.imageNotWritten }
-                records.append(record)
-            }
-            let truncated = images.contains { $0.promptTruncated }
-            let finished = await persist("the result", job: id) {
-                try store.finish(id, images: records, promptTruncated: truncated, at: Date().timeIntervalSince1970)
-            }
-            guard finished else { throw ServiceError.resultNotRecorded }
-            metrics.jobSeconds.recordSeconds(Date().timeIntervalSince(started))
-            metrics.completed.increment()
-            let job = (try? await JobView.make(id, store: store, service: self)) ?? "{}"
-            events.publish(id, JobEvent(kind: .done, payload: .job(job)))
-            logger.info("generation done", metadata: ["job": "\(id)", "seconds": "\(Date().timeIntervalSince(started))"])
-        } catch GenerationError.cancelled {
-            cancelRequested.withLockedValue { _ = $0.remove(id) }
-            if shuttingDown {
-                await persist("the re-queue", job: id) { _ = try store.update(id) { $0.status = .queued; $0.startedAt = nil } }
-                logger.info("generation re-queued for the next start", metadata: ["job": "\(id)"])
-            } else {
-                await persist("the cancellation", job: id) {
-                    _ = try store.update(id) { $0.status = .cancelled; $0.finishedAt = Date().timeIntervalSince1970 }
-                }
-                metrics.cancelled.increment()
-                events.publish(id, JobEvent(kind: .cancelled))
-            }
-        } catch {
-            // Out of memory and every other failure end this job only; the server goes on.
-            let message = "\(error)"
-            await persist("the failure", job: id) {
-                _ = try store.update(id) { $0.status = .failed; $0.error = message; $0.finishedAt = Date().timeIntervalSince1970 }
-            }
-            metrics.failed.increment()
-            events.publish(id, JobEvent(kind: .failed, payload: .error(message)))
-            logger.error("generation failed", metadata: ["job": "\(id)", "error": "\(message)"])
-        }
-    }
-}
-
-/// Why the worker could not finish a job the engine finished.
-enum ServiceError: Error, CustomStringConvertible {
-    case imageNotWritten, resultNotRecorded
-    var description: String {
-        switch self {
-        case .imageNotWritten: "the image could not be written to the data folder"
-        case .resultNotRecorded: "the result could not be recorded in the database"
+    /// A message from another node sharing the store.
+    private func received(_ message: ClusterMessage) async {
+        guard message.node != node else { return }
+        switch message.kind {
+        case .queued: wakeWorkers()
+        case .cancel: cancelFlags.withLockedValue { _ = $0.insert(message.job) }
+        case .event:
+            guard var event = message.jobEvent else { return }
+            if event.kind == .done { event.payload = .job((try? await JobView.make(message.job, service: self)) ?? "{}") }
+            events.publish(message.job, event)
         }
     }
 }

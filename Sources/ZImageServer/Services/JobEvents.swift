@@ -89,6 +89,9 @@ public final class JobEvents: Sendable {
         }
     }
 
+    /// The jobs someone listens to now.
+    public var listenedJobIDs: [String] { state.withLockedValue { Array($0.listeners.keys) } }
+
     /// The last progress or start event of a running job.
     public func latest(_ jobId: String) -> JobEvent? { state.withLockedValue { $0.latest[jobId] } }
 

@@ -23,6 +23,7 @@ enum JobView {
             "finished_at": job.finishedAt ?? NSNull(), "error": job.error ?? NSNull(),
             "progress": progress ?? NSNull(), "images": images.map(imageObject),
             "prompt_truncated": job.promptTruncated.map { $0 as Any } ?? NSNull(),
+            "worker": job.worker ?? NSNull(), "attempts": job.attempts,
         ]
         object["parameters"] = (try? job.decodedParameters()).map(parametersObject) ?? [:]
         return object
@@ -31,14 +32,20 @@ enum JobView {
     static func json(_ object: Any) -> String { SafeJSON.string(object) }
 
     /// The job as JSON text, with its live position and progress.
-    static func make(_ id: String, store: JobStore, service: GenerationService) async throws -> String {
-        json(try await objectFor(id, store: store, service: service))
+    static func make(_ id: String, service: GenerationService) async throws -> String {
+        json(try await objectFor(id, service: service))
     }
 
-    static func objectFor(_ id: String, store: JobStore, service: GenerationService) async throws -> [String: Any] {
-        guard let job = try store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
-        let position = await service.position(of: id)
-        let progress = service.events.latestProgress(id)?.counts
-        return object(job, images: try store.images(of: id), position: position, progress: progress)
+    static func objectFor(_ id: String, service: GenerationService) async throws -> [String: Any] {
+        let store = service.store
+        guard let job = try await store.job(id) else { throw APIError.notFound("generation \(APIError.shown(id))") }
+        return try await object(job, service: service)
+    }
+
+    /// The job object of a job already read, with its position, progress and images.
+    static func object(_ job: JobRecord, service: GenerationService) async throws -> [String: Any] {
+        let position = job.isActive ? try await service.store.position(of: job.id) : nil
+        let progress = job.status == .running ? service.events.latestProgress(job.id)?.counts : nil
+        return object(job, images: try await service.store.images(of: job.id), position: position, progress: progress)
     }
 }

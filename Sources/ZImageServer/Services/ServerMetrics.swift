@@ -7,6 +7,8 @@ public final class ServerMetrics: Sendable {
     let completed: Counter, failed: Counter, cancelled: Counter, rejected: Counter
     let jobSeconds: DurationHistogram, stepSeconds: DurationHistogram
     let requests: Counter
+    /// Time jobs waited between submission and their start (every node's jobs that this node started).
+    let queueWaitSeconds: DurationHistogram
 
     public init() {
         queueLength = registry.makeGauge(name: "zimage_queue_length", help: "Jobs waiting in the queue")
@@ -21,6 +23,50 @@ public final class ServerMetrics: Sendable {
         stepSeconds = registry.makeDurationHistogram(name: "zimage_step_duration_seconds", buckets: buckets,
                                                      help: "Time of one denoising step")
         requests = registry.makeCounter(name: "zimage_http_requests_total", help: "HTTP requests served")
+        queueWaitSeconds = registry.makeDurationHistogram(name: "zimage_queue_wait_seconds", buckets: buckets,
+                                                          help: "Time a job waited in the queue before a worker started it")
+        running = registry.makeGauge(name: "zimage_jobs_running", help: "Jobs running on any node")
+    }
+
+    /// Jobs running on every node sharing the store.
+    let running: Gauge
+
+    /// Jobs finished by one worker (`worker` is `node/N`; sum by `node` for a node's throughput).
+    func workerCompleted(_ worker: String) -> Counter {
+        registry.makeCounter(name: "zimage_worker_jobs_completed_total", labels: Self.labels(worker),
+                             help: "Generations finished by this worker")
+    }
+
+    /// Engine failures (out of memory, driver errors) of one worker, each followed by a rebuild.
+    func workerFailures(_ worker: String) -> Counter {
+        registry.makeCounter(name: "zimage_worker_engine_failures_total", labels: Self.labels(worker),
+                             help: "Engine failures of this worker (each followed by a rebuild)")
+    }
+
+    /// Per-worker gauges, set from the workers' states before each scrape.
+    func record(_ statuses: [WorkerStatus]) {
+        for status in statuses {
+            let labels = Self.labels(status.id) + [("device", status.device)]
+            registry.makeGauge(name: "zimage_worker_busy", labels: labels, help: "1 while this worker runs a job")
+                .record(Int64(status.state == .running ? 1 : 0))
+            registry.makeGauge(name: "zimage_worker_up", labels: labels,
+                               help: "1 while this worker has a working engine (0 while rebuilding or broken)")
+                .record(Int64(status.state == .running || status.state == .idle ? 1 : 0))
+            if let seconds = status.lastStepSeconds {
+                registry.makeGauge(name: "zimage_worker_last_step_seconds", labels: labels,
+                                   help: "Seconds of this worker's last denoising step").record(seconds)
+            }
+            if let memory = status.memory {
+                registry.makeGauge(name: "zimage_worker_memory_used_bytes", labels: labels,
+                                   help: "Memory in use on this worker's device").record(Int64(memory.used))
+            }
+        }
+    }
+
+    /// `node` and `worker` labels from a worker id `node/N`.
+    static func labels(_ worker: String) -> [(String, String)] {
+        let node = worker.split(separator: "/").dropLast().joined(separator: "/")
+        return [("node", node), ("worker", worker)]
     }
 
     /// The text exposition format.

@@ -46,6 +46,10 @@ public final class ServerMetrics: Sendable {
     /// Per-worker gauges, set from the workers' states before each scrape.
     func record(_ statuses: [WorkerStatus]) {
         for status in statuses {
+            // Counters exist (at 0) from a worker's first scrape, as Prometheus expects, so a node
+            // that has finished nothing yet still reports them.
+            _ = workerCompleted(status.id)
+            _ = workerFailures(status.id)
             let labels = Self.labels(status.id) + [("device", status.device)]
             registry.makeGauge(name: "zimage_worker_busy", labels: labels, help: "1 while this worker runs a job")
                 .record(Int64(status.state == .running ? 1 : 0))

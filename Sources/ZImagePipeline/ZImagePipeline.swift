@@ -58,7 +58,12 @@ public final class ZImagePipeline {
     public let precision: Precision
     public let tokenizer: BPETokenizer
     public let textEncoder: Qwen3TextEncoder
-    public let transformer: ZImageTransformer
+    /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
+    public private(set) var transformer: ZImageTransformer
+    /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
+    public let baseTransformer: ZImageTransformer
+    /// The LoRAs merged into `transformer`, in order.
+    public private(set) var loras: [WeightedLoRA] = []
     public let decoder: VAEDecoder
     /// The scheduler's `shift` from scheduler_config.json.
     public let shift: Float
@@ -84,10 +89,11 @@ public final class ZImagePipeline {
         textEncoder = try Qwen3TextEncoder(
             configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
             weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
-        transformer = try ZImageTransformer(
+        baseTransformer = try ZImageTransformer(
             configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                          from: model.component("transformer")),
             weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType)
+        transformer = baseTransformer
         decoder = try VAEDecoder(
             configuration: ComponentConfiguration.decode(AutoencoderConfiguration.self, from: model.component("vae")),
             weights: model.weights(of: "vae"), backend: backend, dtype: weightDType)
@@ -103,9 +109,26 @@ public final class ZImagePipeline {
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
         self.transformer = transformer
+        baseTransformer = transformer
         self.decoder = decoder
         self.shift = shift
         self.modelName = modelName
+    }
+
+    // MARK: LoRAs
+
+    /// Makes `loras` (in order, each at its strength) the ones merged into `transformer`: built
+    /// from `baseTransformer`'s weights each time, so switching or dropping LoRAs between jobs
+    /// neither reloads the model nor subtracts anything. The same list again is free.
+    public func useLoRAs(_ loras: [WeightedLoRA]) throws {
+        func identity(_ list: [WeightedLoRA]) -> [String] {
+            list.map { "\($0.lora.path)\u{0}\($0.lora.name)\u{0}\($0.strength)" }
+        }
+        guard identity(loras) != identity(self.loras) else { return }
+        transformer = baseTransformer
+        self.loras = []
+        transformer = try baseTransformer.merging(loras)
+        self.loras = loras
     }
 
     // MARK: Stages (public so parity tests can check each)

@@ -11,6 +11,8 @@ import ZImageWeights
 /// embedder and context refiner once, and every step reuses the result.
 public final class ZImageTransformer {
     public let configuration: ZImageTransformerConfiguration
+    /// The tensors the layers were built from, by diffusers key.
+    public let parameters: ParameterStore
     static let sequenceMultiple = 32
 
     private let timestepMLP1: Linear, timestepMLP2: Linear
@@ -50,15 +52,19 @@ public final class ZImageTransformer {
 
     /// Loads the transformer, verified against `parameterSpec`; `dtype` converts the weights at
     /// load (the reference rounds the fp32 checkpoint to bf16); nil keeps the stored dtype.
-    public init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
+    public convenience init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
                 dtype: DType? = nil) throws {
-        guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
-              c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
-            throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
-                                                   detail: "unsupported configuration (heads, axes or patch sizes)")
-        }
-        configuration = c
+        try Self.checkSupported(c)
         let store = try Self.parameterSpec(c).load(from: weights, component: "transformer", on: backend, dtype: dtype)
+        try self.init(configuration: c, parameters: store)
+    }
+
+    /// The transformer built from parameters already loaded (and perhaps changed, as `LoRAMerge`
+    /// does); `parameters` is kept, so another set of LoRAs can start again from the same tensors.
+    public init(configuration c: ZImageTransformerConfiguration, parameters store: ParameterStore) throws {
+        try Self.checkSupported(c)
+        configuration = c
+        parameters = store
         let key = c.patchKey
         timestepMLP1 = try Linear(store, "t_embedder.mlp.0", bias: true)
         timestepMLP2 = try Linear(store, "t_embedder.mlp.2", bias: true)
@@ -77,6 +83,14 @@ public final class ZImageTransformer {
         finalModulation = try Linear(store, "all_final_layer.\(key).adaLN_modulation.1", bias: true)
         finalLinear = try Linear(store, "all_final_layer.\(key).linear", bias: true)
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    static func checkSupported(_ c: ZImageTransformerConfiguration) throws {
+        guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
+              c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
+            throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
+                                                   detail: "unsupported configuration (heads, axes or patch sizes)")
+        }
     }
 
     static func padded(_ count: Int) -> Int { (count + sequenceMultiple - 1) / sequenceMultiple * sequenceMultiple }

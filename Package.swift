@@ -58,7 +58,12 @@ let package = Package(
         ),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
         .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
-        .target(name: "ZImageModels", dependencies: ["ZImageTensor", "ZImageWeights"], swiftSettings: swiftSettings),
+        // Crypto: the A1111 short hash of LoRA files (sha256 of the tensor data) for infotexts.
+        .target(
+            name: "ZImageModels",
+            dependencies: ["ZImageTensor", "ZImageWeights", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ZImagePipeline",
             dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG"],
@@ -109,7 +114,8 @@ let package = Package(
         .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageTestSupport"]),
-        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport"]),
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline",
+                                                          "ZImageWeights", "ZImageCPU", "ZImageTensor"]),
         .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
         .testTarget(
             name: "ZImageServerTests",

@@ -51,6 +51,8 @@ public struct GenerateCommand: ParsableCommand {
     @Flag(help: "Decode the image in tiles (less memory for large images).")
     var tiledDecode = false
 
+    @OptionGroup var loraOptions: LoRAOptions
+
     public init() {}
 
     public func validate() throws {
@@ -75,7 +77,14 @@ public struct GenerateCommand: ParsableCommand {
         let started = Date()
         let interactive = isatty(STDERR_FILENO) == 1
         try WritableFolder.ensure(output, flag: "--output")
+        let loras = try loraOptions.load(prompt: prompt)
         let (pipeline, _, _, _) = try modelOptions.pipeline(note: note)
+        do {
+            try pipeline.useLoRAs(loras)
+        } catch {
+            throw CLIError("--lora: \(error)")
+        }
+        for weighted in loras { note("LoRA \(weighted.lora.name) (\(weighted.lora.shortHash)) at \(weighted.strength)") }
         let loaded = Date()
         var parameters = self.parameters
         let firstSeed = try Seed.resolve(seed, field: "--seed")

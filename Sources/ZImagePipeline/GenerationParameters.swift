@@ -19,6 +19,9 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
     public var batchSize: Int = 1
     /// Decode the VAE in overlapping tiles (less memory for large images).
     public var tiledDecode: Bool = false
+    /// LoRAs to merge into the transformer for this generation (the server resolves the names in
+    /// its LoRA folder; nil or empty: none). Optional so that stored jobs from before decode.
+    public var loras: [LoRAReference]?
 
     public init(prompt: String) { self.prompt = prompt }
 

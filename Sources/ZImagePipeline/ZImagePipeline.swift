@@ -221,7 +221,9 @@ public final class ZImagePipeline {
         }
         let dtype = precision.dtype
         // The prompt is tokenized once, here; whether it was cut travels with the images.
-        let encoded = try encodePrompt(parameters.prompt)
+        // A1111's <lora:name:s> tags choose LoRAs (the caller applies them with useLoRAs); the text
+        // encoder never sees them, as in A1111.
+        let encoded = try encodePrompt(PromptLoRAs.parse(parameters.prompt).prompt)
         let caption = try transformer.prepareCaption(encoded.features, activationDType: dtype)
         var truncated = encoded.truncated
         var negative: ZImageTransformer.PreparedCaption?
@@ -243,8 +245,8 @@ public final class ZImagePipeline {
             guard progress(GenerationProgress(stage: .decoding, image: index, step: parameters.steps,
                                               steps: parameters.steps)) else { throw GenerationError.cancelled }
             let image = try decode(final, tiled: parameters.tiledDecode)
-            images.append(GeneratedImage(image: image, seed: seed, infotext: Infotext.render(
-                parameters, seed: seed, model: modelName, version: Self.version), promptTruncated: truncated))
+            let infotext = Infotext.render(parameters, seed: seed, model: modelName, version: Self.version, loras: loras)
+            images.append(GeneratedImage(image: image, seed: seed, infotext: infotext, promptTruncated: truncated))
         }
         return images
     }

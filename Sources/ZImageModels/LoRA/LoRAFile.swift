@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import ZImageTensor
 import ZImageWeights
@@ -13,6 +14,9 @@ public struct LoRAFile: Sendable {
     public let name: String
     /// Update factors by transformer module (`layers.0.attention.to_q`, …).
     public let modules: [String: LoRAFactors]
+    /// A1111's short hash: the first 12 hex digits of the SHA-256 of the file after its header
+    /// (the "addnet" hash A1111 and Civitai show for safetensors LoRAs; empty for in-memory LoRAs).
+    public let shortHash: String
 
     /// Reads and converts `path`; every problem (not a safetensors file, unknown keys, factors that
     /// do not fit each other) is a `LoRAError` or `SafetensorsError` naming the file and key.
@@ -35,6 +39,16 @@ public struct LoRAFile: Sendable {
         self.path = path
         name = Self.displayName(path)
         modules = try ZImageLoRAConversion.convert(tensors, metadata: file.metadata, file: display)
+        shortHash = try Self.shortHash(path: path, dataStart: file.dataStart)
+    }
+
+    static func shortHash(path: String, dataStart: Int) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw LoRAError.empty(file: path) }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(dataStart))
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().prefix(6).map { String(format: "%02x", $0) }.joined()
     }
 
     /// A LoRA from factors already converted (tests, and callers that build one in memory).
@@ -42,6 +56,7 @@ public struct LoRAFile: Sendable {
         self.path = path
         self.name = name
         self.modules = modules
+        shortHash = ""
     }
 
     /// `dir/detail_slider.safetensors` → `detail_slider`.

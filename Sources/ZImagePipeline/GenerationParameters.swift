@@ -22,6 +22,10 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
     /// LoRAs to merge into the transformer for this generation (the server resolves the names in
     /// its LoRA folder; nil or empty: none). Optional so that stored jobs from before decode.
     public var loras: [LoRAReference]?
+    /// img2img and inpainting: how much of the schedule runs from the init image, 0…1 (diffusers'
+    /// `strength`; nil: 0.6 for img2img, 1.0 for inpainting, the pipelines' defaults). A Double, so
+    /// that `int(N − N·strength)` rounds exactly as in Python.
+    public var strength: Double?
 
     public init(prompt: String) { self.prompt = prompt }
 

@@ -19,8 +19,10 @@ public enum Infotext {
         if !p.negativePrompt.isEmpty { lines.append("Negative prompt: " + p.negativePrompt) }
         var fields = [
             "Steps: \(p.steps)", "Sampler: Euler", "Schedule type: Simple", "CFG scale: \(format(p.guidanceScale))",
-            "Seed: \(seed)", "Size: \(p.width)x\(p.height)", "Model: \(quoted(model))", "Shift: 3",
+            "Seed: \(seed)", "Size: \(p.width)x\(p.height)", "Model: \(quoted(model))",
         ]
+        if let strength = p.strength { fields.append("Denoising strength: \(format(Float(strength)))") }
+        fields.append("Shift: 3")
         if p.cfgNormalization > 0 { fields.append("CFG normalization: \(format(p.cfgNormalization))") }
         if p.cfgTruncation < 1 { fields.append("CFG truncation: \(format(p.cfgTruncation))") }
         let hashes = loras.filter { !$0.lora.shortHash.isEmpty }.map { "\($0.lora.name): \($0.lora.shortHash)" }

@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "ZImageServer",
             dependencies: [
-                "ZImagePipeline", "ZImageTensor",
+                "ZImagePipeline", "ZImageTensor", "ZImageModels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "ZImageServerTests",
             dependencies: [
-                "ZImageServer", "ZImagePipeline",
+                "ZImageServer", "ZImagePipeline", "ZImageCPU", "ZImageTensor", "ZImageWeights", "ZImageTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -67,7 +67,8 @@ public struct ServeCommand: AsyncParsableCommand {
         try WritableFolder.ensure(options.dataDirectory, flag: "--data-dir")
         let (pipeline, backend, precision, isDemo) = try modelOptions.pipeline { logger.info("\($0)") }
         let engine = PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
-                                    deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo)
+                                    deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo,
+                                    loraLibrary: LoRALibrary(directory: options.dataDirectory + "/loras"))
         if host != "127.0.0.1" && host != "localhost" && host != "::1" && apiKey == nil {
             logger.warning("serving on \(host) without --api-key: anyone who can reach this port can use it")
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What to generate. Defaults are Z-Image-Turbo's (8 steps, no guidance, 1024²).
 public struct GenerationParameters: Sendable, Codable, Equatable {
     public var prompt: String
@@ -26,6 +28,13 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
     /// `strength`; nil: 0.6 for img2img, 1.0 for inpainting, the pipelines' defaults). A Double, so
     /// that `int(N − N·strength)` rounds exactly as in Python.
     public var strength: Double?
+    /// img2img / inpainting: the init image and the mask as PNG bytes (checked when the job is
+    /// submitted, decoded and resized to width × height when it runs). Kept with the job, so a
+    /// restarted server runs it again as it was asked.
+    public var initImage: Data?
+    public var mask: Data?
+    /// Repaint where the mask is black instead of white (A1111's `inpainting_mask_invert`).
+    public var maskInvert: Bool?
 
     public init(prompt: String) { self.prompt = prompt }
 

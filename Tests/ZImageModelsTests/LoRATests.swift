@@ -131,3 +131,59 @@ import ZImageTestSupport
                                               WeightedLoRA(lora("lokr"), strength: 0.5)])
     }
 }
+
+/// Conversion branches no fixture file takes, on small synthetic tensors (expected results read
+/// off diffusers 0.42.1's converter): the dot format with Anime-Z's redundant keys, a fused qkv
+/// next to split keys, and PEFT metadata alpha.
+@Suite struct LoRAConversionBranchTests {
+    static func matrix(_ rows: Int, _ columns: Int, _ seed: Float) -> HostMatrix {
+        HostMatrix(shape: [rows, columns], values: (0..<(rows * columns)).map { seed + Float($0) / 64 })
+    }
+
+    @Test func animeZDotFormatDropsTheRedundantQkvAndOut() throws {
+        var tensors: [String: HostMatrix] = [:]
+        for (index, name) in ["to.q", "to.k", "to.v", "to_out.0", "qkv", "out"].enumerated() {
+            let prefix = "diffusion_model.layers.0.attention.\(name).lora"
+            tensors[prefix + ".down.weight"] = Self.matrix(2, 64, Float(index))
+            tensors[prefix + ".up.weight"] = Self.matrix(name == "qkv" ? 192 : 64, 2, Float(index) + 0.5)
+        }
+        let modules = try ZImageLoRAConversion.convert(tensors, file: "animez")
+        #expect(Set(modules.keys) == ["layers.0.attention.to_q", "layers.0.attention.to_k", "layers.0.attention.to_v",
+                                      "layers.0.attention.to_out.0"])
+        #expect(modules["layers.0.attention.to_k"] == .lowRank(down: Self.matrix(2, 64, 1), up: Self.matrix(64, 2, 1.5)))
+        #expect(modules["layers.0.attention.to_out.0"] == .lowRank(down: Self.matrix(2, 64, 3), up: Self.matrix(64, 2, 3.5)))
+    }
+
+    @Test func fusedQkvIsSplitWithItsAlpha() throws {
+        let up = Self.matrix(192, 4, 0)
+        let modules = try ZImageLoRAConversion.convert([
+            "lora_unet_layers_1_attention_qkv.lora_down.weight": Self.matrix(4, 64, 1),
+            "lora_unet_layers_1_attention_qkv.lora_up.weight": up,
+            "lora_unet_layers_1_attention_qkv.alpha": HostMatrix(shape: [], values: [1]),
+        ], file: "fused")
+        // alpha/rank = 0.25 → down × 0.5, up × 0.5 (balanced in powers of two); B cut in thirds.
+        for (index, proj) in ["q", "k", "v"].enumerated() {
+            let expectedUp = HostMatrix(shape: [64, 4], values: Array(up.values[(index * 256)..<((index + 1) * 256)].map { $0 * 0.5 }))
+            #expect(modules["layers.1.attention.to_\(proj)"] == .lowRank(down: Self.matrix(4, 64, 1).scaled(0.5),
+                                                                         up: expectedUp))
+        }
+    }
+
+    @Test func peftMetadataAlphaScales() throws {
+        let modules = try ZImageLoRAConversion.convert([
+            "transformer.layers.0.feed_forward.w1.lora_A.weight": Self.matrix(4, 64, 1),
+            "transformer.layers.0.feed_forward.w1.lora_B.weight": Self.matrix(170, 4, 2),
+        ], metadata: ["lora_adapter_metadata": #"{"transformer.r": 4, "transformer.lora_alpha": 8}"#], file: "peft")
+        #expect(modules["layers.0.feed_forward.w1"] == .lowRank(down: Self.matrix(4, 64, 1).scaled(2),
+                                                                up: Self.matrix(170, 4, 2)))
+        #expect(throws: LoRAError.unsupported(file: "dora", detail: "DoRA LoRAs are not supported")) {
+            try ZImageLoRAConversion.convert(["transformer.x.lora_A.weight": Self.matrix(1, 1, 0)],
+                                             metadata: ["lora_adapter_metadata": #"{"use_dora": true}"#], file: "dora")
+        }
+        #expect(throws: LoRAError.missingPartner(file: "half", key: "lora_unet_layers_0_attention_to_q.lora_down.weight",
+                                                 partner: "layers.0.attention.to.q.lora.up.weight")) {
+            try ZImageLoRAConversion.convert(["lora_unet_layers_0_attention_to_q.lora_down.weight": Self.matrix(1, 64, 0)],
+                                             file: "half")
+        }
+    }
+}

@@ -14,7 +14,7 @@ public struct HostMatrix: Equatable, Sendable {
     var columns: Int { shape.dropFirst().reduce(1, *) }
 
     /// Every value times `factor`, in float32 (what `tensor * python_float` does in PyTorch).
-    func scaled(_ factor: Float) -> HostMatrix {
+    public func scaled(_ factor: Float) -> HostMatrix {
         factor == 1 ? self : HostMatrix(shape: shape, values: values.map { $0 * factor })
     }
 

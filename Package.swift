@@ -59,7 +59,12 @@ let package = Package(
         ),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
         .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
-        .target(name: "ZImageModels", dependencies: ["ZImageTensor", "ZImageWeights"], swiftSettings: swiftSettings),
+        // Crypto: the A1111 short hash of LoRA files (sha256 of the tensor data) for infotexts.
+        .target(
+            name: "ZImageModels",
+            dependencies: ["ZImageTensor", "ZImageWeights", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ZImagePipeline",
             dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG"],
@@ -68,7 +73,7 @@ let package = Package(
         .target(
             name: "ZImageServer",
             dependencies: [
-                "ZImagePipeline", "ZImageTensor",
+                "ZImagePipeline", "ZImageTensor", "ZImageModels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -111,12 +116,13 @@ let package = Package(
         .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageTestSupport"]),
-        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport"]),
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline",
+                                                          "ZImageWeights", "ZImageCPU", "ZImageTensor"]),
         .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
         .testTarget(
             name: "ZImageServerTests",
             dependencies: [
-                "ZImageServer", "ZImagePipeline",
+                "ZImageServer", "ZImagePipeline", "ZImageCPU", "ZImageTensor", "ZImageWeights", "ZImageTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

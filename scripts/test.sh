@@ -88,11 +88,13 @@ echo "generate: demo-model images written and bad flags refused"
 python3 -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt >&2
 export XDG_CACHE_HOME="$out/cache"
 port=$((20000 + RANDOM % 20000))
+mkdir -p "$out/serve/loras" && cp Tests/Fixtures/lora/kohya.safetensors "$out/serve/loras/"   # fits the demo DiT
 "$bin" serve --port $port --data-dir "$out/serve" > "$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$out"; stop_services' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 python3 Tests/e2e/test_clients.py "http://127.0.0.1:$port"
+python3 Tests/e2e/test_edits.py "http://127.0.0.1:$port"
 if [ -f Tests/e2e/test_webui.py ]; then
     if ! command -v chromedriver >/dev/null; then
         if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq chromium chromium-driver >/dev/null; else sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi

@@ -194,6 +194,7 @@ typedef struct {
     png_bytep *rows;
     zimage_png_decoded_text *texts;
     int text_count;
+    int channels;  // 3 (RGB) or 4 (RGBA, for zimage_png_decode_rgba)
 } decode_context;
 
 static void on_read(png_structp png, png_bytep out, size_t length) {
@@ -232,19 +233,24 @@ static int decode_run(decode_context *c) {
     if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) {
         png_set_gray_to_rgb(c->png);
     }
-    // Palette and grey images with a tRNS chunk gain an alpha channel when expanded: drop it too.
-    if ((color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(c->png, c->info, PNG_INFO_tRNS)) {
+    if (c->channels == 4) {
+        // Keep (or make) an alpha channel: tRNS becomes alpha, opaque images get 255.
+        if (png_get_valid(c->png, c->info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(c->png);
+        else if (!(color_type & PNG_COLOR_MASK_ALPHA)) png_set_add_alpha(c->png, 0xff, PNG_FILLER_AFTER);
+    } else if ((color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(c->png, c->info, PNG_INFO_tRNS)) {
+        // Palette and grey images with a tRNS chunk gain an alpha channel when expanded: drop it too.
         png_set_strip_alpha(c->png);
     }
     (void)png_set_interlace_handling(c->png);
     png_read_update_info(c->png, c->info);
 
-    if (png_get_channels(c->png, c->info) != 3 || png_get_bit_depth(c->png, c->info) != 8 ||
-        png_get_rowbytes(c->png, c->info) != (size_t)width * 3) {
+    const size_t channels = (size_t)c->channels;
+    if (png_get_channels(c->png, c->info) != channels || png_get_bit_depth(c->png, c->info) != 8 ||
+        png_get_rowbytes(c->png, c->info) != (size_t)width * channels) {
         png_error(c->png, "could not convert the image to 8-bit RGB");
     }
 
-    const size_t stride = (size_t)width * 3;
+    const size_t stride = (size_t)width * channels;
     c->rgb = (uint8_t *)malloc(stride * height);
     c->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
     if (c->rgb == NULL || c->rows == NULL) png_error(c->png, "out of memory");
@@ -277,10 +283,34 @@ static int decode_run(decode_context *c) {
     return 0;
 }
 
+static int decode_with_channels(const uint8_t *data, size_t size, int channels,
+                                uint32_t *out_width, uint32_t *out_height, uint8_t **out_rgb,
+                                zimage_png_decoded_text **out_texts, int *out_text_count,
+                                char *error, size_t error_size);
+
 int zimage_png_decode(const uint8_t *data, size_t size,
                       uint32_t *out_width, uint32_t *out_height, uint8_t **out_rgb,
                       zimage_png_decoded_text **out_texts, int *out_text_count,
                       char *error, size_t error_size) {
+    return decode_with_channels(data, size, 3, out_width, out_height, out_rgb, out_texts, out_text_count,
+                                error, error_size);
+}
+
+int zimage_png_decode_rgba(const uint8_t *data, size_t size,
+                           uint32_t *out_width, uint32_t *out_height, uint8_t **out_rgba,
+                           char *error, size_t error_size) {
+    zimage_png_decoded_text *texts = NULL;
+    int count = 0;
+    int status = decode_with_channels(data, size, 4, out_width, out_height, out_rgba, &texts, &count,
+                                      error, error_size);
+    zimage_png_free_texts(texts, count);
+    return status;
+}
+
+static int decode_with_channels(const uint8_t *data, size_t size, int channels,
+                                uint32_t *out_width, uint32_t *out_height, uint8_t **out_rgb,
+                                zimage_png_decoded_text **out_texts, int *out_text_count,
+                                char *error, size_t error_size) {
     if (out_width != NULL) *out_width = 0;
     if (out_height != NULL) *out_height = 0;
     if (out_rgb != NULL) *out_rgb = NULL;
@@ -299,6 +329,7 @@ int zimage_png_decode(const uint8_t *data, size_t size,
 
     decode_context c;
     memset(&c, 0, sizeof c);
+    c.channels = channels;
     c.sink.error = error;
     c.sink.error_size = error_size;
     c.data = data;

@@ -27,11 +27,11 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "What to avoid (used only with --guidance above 0).")
     var negativePrompt: String = ""
 
-    @Option(help: "Width in pixels, a multiple of 16 (64 to 4096).")
-    var width: Int = 1024
+    @Option(help: "Width in pixels, a multiple of 16 (64 to 4096; default 1024, or the init image's).")
+    var width: Int?
 
-    @Option(help: "Height in pixels, a multiple of 16 (64 to 4096).")
-    var height: Int = 1024
+    @Option(help: "Height in pixels, a multiple of 16 (64 to 4096; default 1024, or the init image's).")
+    var height: Int?
 
     @Option(help: "Denoising steps (model evaluations). Z-Image-Turbo is made for 8.")
     var steps: Int = 8
@@ -51,6 +51,17 @@ public struct GenerateCommand: ParsableCommand {
     @Flag(help: "Decode the image in tiles (less memory for large images).")
     var tiledDecode = false
 
+    @OptionGroup var loraOptions: LoRAOptions
+
+    @Option(help: "img2img: start from this PNG (resized to --width x --height when those are given, else its size).")
+    var initImage: String?
+
+    @Option(help: "img2img/inpainting: how much to change the init image, 0 to 1 (default 0.6; 1.0 with --mask).")
+    var strength: Double?
+
+    @Option(help: "Inpainting: a PNG mask of the init image (white repaints, black keeps; resized to the image).")
+    var mask: String?
+
     public init() {}
 
     public func validate() throws {
@@ -60,13 +71,19 @@ public struct GenerateCommand: ParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
+        if let strength, !(strength.isFinite && (0...1).contains(strength)) {
+            throw ValidationError("--strength \(strength) is outside 0...1")
+        }
+        if mask != nil, initImage == nil { throw ValidationError("--mask needs --init-image") }
+        if strength != nil, initImage == nil { throw ValidationError("--strength needs --init-image") }
     }
 
     /// The parameters the flags ask for (seed unresolved).
     var parameters: GenerationParameters {
         var p = GenerationParameters(prompt: prompt)
         p.negativePrompt = negativePrompt
-        (p.width, p.height, p.steps, p.guidanceScale, p.batchSize) = (width, height, steps, guidance, batch)
+        (p.width, p.height, p.steps, p.guidanceScale, p.batchSize) = (width ?? 1024, height ?? 1024, steps, guidance, batch)
+        p.strength = strength
         p.tiledDecode = tiledDecode
         return p
     }
@@ -75,14 +92,29 @@ public struct GenerateCommand: ParsableCommand {
         let started = Date()
         let interactive = isatty(STDERR_FILENO) == 1
         try WritableFolder.ensure(output, flag: "--output")
+        let loras = try loraOptions.load(prompt: prompt)
         let (pipeline, _, _, _) = try modelOptions.pipeline(note: note)
+        do {
+            try pipeline.useLoRAs(loras)
+        } catch {
+            throw CLIError("--lora: \(error)")
+        }
+        for weighted in loras { note("LoRA \(weighted.lora.name) (\(weighted.lora.shortHash)) at \(weighted.strength)") }
         let loaded = Date()
         var parameters = self.parameters
+        let edit = try initImage.map { path in
+            try EditImages.load(initImage: path, mask: mask, width: width, height: height)
+        }
+        if let edit { (parameters.width, parameters.height) = (edit.image.width, edit.image.height) }
+        do { try parameters.validate(limits: .engine, names: .commandLine) } catch { throw CLIError(error.message) }
         let firstSeed = try Seed.resolve(seed, field: "--seed")
         parameters.seed = firstSeed
         note("seed \(firstSeed)")
-        let bar = ProgressBar(enabled: interactive, total: parameters.steps * parameters.batchSize)
-        let images = try pipeline.generate(parameters) { event in
+        let stepsRun = parameters.steps - (edit.map {
+            ZImagePipeline.firstStep(steps: parameters.steps, strength: parameters.strength ?? $0.defaultStrength)
+        } ?? 0)
+        let bar = ProgressBar(enabled: interactive, total: stepsRun * parameters.batchSize)
+        let images = try pipeline.generate(parameters, initImage: edit) { event in
             if event.stage == .denoising { bar.advance(image: event.image, batch: parameters.batchSize) }
             return true
         }

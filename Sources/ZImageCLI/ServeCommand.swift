@@ -109,12 +109,14 @@ public struct ServeCommand: AsyncParsableCommand {
         let threads = modelOptions.threads ?? (cpuWorkers > 1 ? max(1, cores / cpuWorkers) : nil)
         // Read only, from whichever thread loads or rebuilds a worker's engine.
         nonisolated(unsafe) let modelOptions = self.modelOptions
+        let loraDirectory = options.dataDirectory + "/loras"
         let makeEngine: @Sendable (DeviceChoice) throws -> PipelineEngine = { device in
             let (pipeline, backend, precision, isDemo) = try modelOptions.pipeline(on: device, threads: threads) {
                 Logger(label: "zimage").info("\($0)")
             }
             return PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
-                                  deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo)
+                                  deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo,
+                                  loraLibrary: LoRALibrary(directory: loraDirectory))
         }
         var workers: [WorkerSpec] = []
         for device in devices {

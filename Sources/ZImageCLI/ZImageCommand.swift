@@ -9,7 +9,7 @@ public struct ZImageCommand: AsyncParsableCommand {
         abstract: "Z-Image-Turbo text-to-image engine.",
         version: ZImagePipeline.version,
         subcommands: [GenerateCommand.self, ServeCommand.self, InspectCommand.self, TokenizeCommand.self, PullCommand.self,
-                      DevicesCommand.self]
+                      DevicesCommand.self, LoRAsCommand.self]
     )
 
     public init() {}

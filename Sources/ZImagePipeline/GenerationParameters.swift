@@ -1,3 +1,5 @@
+import Foundation
+
 /// What to generate. Defaults are Z-Image-Turbo's (8 steps, no guidance, 1024²).
 public struct GenerationParameters: Sendable, Codable, Equatable {
     public var prompt: String
@@ -19,6 +21,20 @@ public struct GenerationParameters: Sendable, Codable, Equatable {
     public var batchSize: Int = 1
     /// Decode the VAE in overlapping tiles (less memory for large images).
     public var tiledDecode: Bool = false
+    /// LoRAs to merge into the transformer for this generation (the server resolves the names in
+    /// its LoRA folder; nil or empty: none). Optional so that stored jobs from before decode.
+    public var loras: [LoRAReference]?
+    /// img2img and inpainting: how much of the schedule runs from the init image, 0…1 (diffusers'
+    /// `strength`; nil: 0.6 for img2img, 1.0 for inpainting, the pipelines' defaults). A Double, so
+    /// that `int(N − N·strength)` rounds exactly as in Python.
+    public var strength: Double?
+    /// img2img / inpainting: the init image and the mask as PNG bytes (checked when the job is
+    /// submitted, decoded and resized to width × height when it runs). Kept with the job, so a
+    /// restarted server runs it again as it was asked.
+    public var initImage: Data?
+    public var mask: Data?
+    /// Repaint where the mask is black instead of white (A1111's `inpainting_mask_invert`).
+    public var maskInvert: Bool?
 
     public init(prompt: String) { self.prompt = prompt }
 

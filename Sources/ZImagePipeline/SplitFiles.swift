@@ -97,12 +97,19 @@ extension ZImagePipeline {
                                   weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
                                   dtype: weightDType, linearFormat: precision.transformerLinearFormat)
         }
+        let vaeWeights = try SplitFiles.naming(files.vae) { try SplitFiles.autoencoderWeights(files.vae) }
         let decoder = try SplitFiles.naming(files.vae) {
-            try VAEDecoder(configuration: configurations.autoencoder, weights: SplitFiles.autoencoderWeights(files.vae),
-                           backend: backend, dtype: weightDType)
+            try VAEDecoder(configuration: configurations.autoencoder, weights: vaeWeights, backend: backend,
+                           dtype: weightDType)
+        }
+        let encoder = try SplitFiles.naming(files.vae) {
+            try VAEEncoder.isPresent(in: vaeWeights)
+                ? VAEEncoder(configuration: configurations.autoencoder, weights: vaeWeights, backend: backend,
+                             dtype: weightDType)
+                : nil
         }
         self.init(backend: backend, precision: precision, tokenizer: tokenizer, textEncoder: textEncoder,
-                  transformer: transformer, decoder: decoder, shift: configurations.shift,
+                  transformer: transformer, decoder: decoder, encoder: encoder, shift: configurations.shift,
                   modelName: URL(fileURLWithPath: files.transformer).deletingPathExtension().lastPathComponent)
     }
 }

@@ -65,8 +65,15 @@ public final class ZImagePipeline {
     public let precision: Precision
     public let tokenizer: BPETokenizer
     public let textEncoder: Qwen3TextEncoder
-    public let transformer: ZImageTransformer
+    /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
+    public private(set) var transformer: ZImageTransformer
+    /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
+    public let baseTransformer: ZImageTransformer
+    /// The LoRAs merged into `transformer`, in order.
+    public private(set) var loras: [WeightedLoRA] = []
     public let decoder: VAEDecoder
+    /// The VAE encoder for img2img and inpainting (nil when the VAE file has none).
+    public let encoder: VAEEncoder?
     /// The scheduler's `shift` from scheduler_config.json.
     public let shift: Float
     /// A short name for infotext (the model folder's name).
@@ -91,29 +98,53 @@ public final class ZImagePipeline {
         textEncoder = try Qwen3TextEncoder(
             configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
             weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
-        transformer = try ZImageTransformer(
+        baseTransformer = try ZImageTransformer(
             configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                          from: model.component("transformer")),
             weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType,
             linearFormat: precision.transformerLinearFormat)
-        decoder = try VAEDecoder(
-            configuration: ComponentConfiguration.decode(AutoencoderConfiguration.self, from: model.component("vae")),
-            weights: model.weights(of: "vae"), backend: backend, dtype: weightDType)
+        transformer = baseTransformer
+        let vaeConfiguration = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
+                                                                 from: model.component("vae"))
+        let vaeWeights = try model.weights(of: "vae")
+        decoder = try VAEDecoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
+        encoder = VAEEncoder.isPresent(in: vaeWeights)
+            ? try VAEEncoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
+            : nil
         shift = Float(try model.component("scheduler").config?["shift"] as? Double ?? 3)
         modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
     }
 
     /// A pipeline from components already loaded (see `init(splitFiles:…)` for ComfyUI's files).
     public init(backend: any Backend, precision: Precision, tokenizer: BPETokenizer, textEncoder: Qwen3TextEncoder,
-                transformer: ZImageTransformer, decoder: VAEDecoder, shift: Float, modelName: String) {
+                transformer: ZImageTransformer, decoder: VAEDecoder, encoder: VAEEncoder? = nil, shift: Float,
+                modelName: String) {
         self.backend = backend
         self.precision = precision
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
         self.transformer = transformer
+        baseTransformer = transformer
         self.decoder = decoder
+        self.encoder = encoder
         self.shift = shift
         self.modelName = modelName
+    }
+
+    // MARK: LoRAs
+
+    /// Makes `loras` (in order, each at its strength) the ones merged into `transformer`: built
+    /// from `baseTransformer`'s weights each time, so switching or dropping LoRAs between jobs
+    /// neither reloads the model nor subtracts anything. The same list again is free.
+    public func useLoRAs(_ loras: [WeightedLoRA]) throws {
+        func identity(_ list: [WeightedLoRA]) -> [String] {
+            list.map { "\($0.lora.path)\u{0}\($0.lora.name)\u{0}\($0.strength)" }
+        }
+        guard identity(loras) != identity(self.loras) else { return }
+        transformer = baseTransformer
+        self.loras = []
+        transformer = try baseTransformer.merging(loras)
+        self.loras = loras
     }
 
     // MARK: Stages (public so parity tests can check each)
@@ -132,14 +163,16 @@ public final class ZImagePipeline {
         return try backend.tensor(generator.randn(count: shape.count), shape: shape)
     }
 
-    /// Runs the denoising loop on one latent; `onStep` sees each step's latents (float32) and
-    /// returns false to cancel.
+    /// Runs the denoising loop on one latent; `onStep` sees each step's latents (float32) with the
+    /// count of steps run before it, and returns false to cancel. img2img starts at `firstStep`;
+    /// inpainting's `blend` replaces the latents after each step (it gets the schedule's index).
     public func denoise(_ latent: Tensor, caption: ZImageTransformer.PreparedCaption,
                         negative: ZImageTransformer.PreparedCaption?, parameters p: GenerationParameters,
+                        firstStep: Int = 0, blend: ((Int, Tensor) throws -> Tensor)? = nil,
                         onStep: (Int, Tensor) throws -> Bool) throws -> Tensor {
         let scheduler = FlowMatchEulerScheduler(steps: p.steps, shift: shift)
         var latents = try latent.cast(to: .float32)
-        for step in 0..<scheduler.steps {
+        for step in firstStep..<scheduler.steps {
             let t = scheduler.modelTime(step)
             backend.beginStage("step \(step + 1)")
             let input = try latents.cast(to: precision.dtype)
@@ -157,7 +190,8 @@ public final class ZImagePipeline {
             }
             // Euler: x ← x + (σ_{i+1} − σ_i) · (−v).
             latents = try latents + prediction.unary(.negate).affine(scale: scheduler.stepSize(step))
-            guard try onStep(step, latents) else { throw GenerationError.cancelled }
+            if let blend { latents = try blend(step, latents) }
+            guard try onStep(step - firstStep, latents) else { throw GenerationError.cancelled }
         }
         return latents
     }
@@ -189,16 +223,23 @@ public final class ZImagePipeline {
     /// Generates `batchSize` images. `progress` is told of every stage and step and returns false
     /// to cancel (the generation stops at the next step with `GenerationError.cancelled`).
     /// `previewEvery` > 0 attaches a latent preview to every that-many-th step's progress.
-    public func generate(_ parameters: GenerationParameters, previewEvery: Int = 0,
+    /// With `initImage` it is img2img (or inpainting, with its mask) from that picture, which must
+    /// have the parameters' size; `parameters.strength` says how much of the schedule runs.
+    public func generate(_ parameters: GenerationParameters, initImage: InitImage? = nil, previewEvery: Int = 0,
                          progress: (GenerationProgress) -> Bool = { _ in true }) throws -> [GeneratedImage] {
         try parameters.validate()
+        var parameters = parameters
+        parameters.strength = initImage.map { parameters.strength ?? $0.defaultStrength }
+        let stepsRun = parameters.steps - Self.firstStep(steps: parameters.steps, strength: parameters.strength ?? 1)
         let firstSeed = try parameters.seed ?? Seed.resolve(nil)
-        guard progress(GenerationProgress(stage: .encodingPrompt, image: 0, step: 0, steps: parameters.steps)) else {
+        guard progress(GenerationProgress(stage: .encodingPrompt, image: 0, step: 0, steps: stepsRun)) else {
             throw GenerationError.cancelled
         }
         let dtype = precision.dtype
         // The prompt is tokenized once, here; whether it was cut travels with the images.
-        let encoded = try encodePrompt(parameters.prompt)
+        // A1111's <lora:name:s> tags choose LoRAs (the caller applies them with useLoRAs); the text
+        // encoder never sees them, as in A1111.
+        let encoded = try encodePrompt(PromptLoRAs.parse(parameters.prompt).prompt)
         let caption = try transformer.prepareCaption(encoded.features, activationDType: dtype)
         var truncated = encoded.truncated
         var negative: ZImageTransformer.PreparedCaption?
@@ -210,18 +251,21 @@ public final class ZImagePipeline {
         var images: [GeneratedImage] = []
         for index in 0..<parameters.batchSize {
             let seed = Seed.of(image: index, first: firstSeed)
-            let latent = try initialLatent(width: parameters.width, height: parameters.height, seed: seed)
-            let final = try denoise(latent, caption: caption, negative: negative, parameters: parameters) { step, latents in
-                let wantsPreview = previewEvery > 0 && ((step + 1) % previewEvery == 0 || step + 1 == parameters.steps)
+            let start = try initImage.map { try editStart($0, parameters: parameters, seed: seed) }
+                ?? EditStart(latent: initialLatent(width: parameters.width, height: parameters.height, seed: seed),
+                             firstStep: 0, blend: nil)
+            let final = try denoise(start.latent, caption: caption, negative: negative, parameters: parameters,
+                                    firstStep: start.firstStep, blend: start.blend) { step, latents in
+                let wantsPreview = previewEvery > 0 && ((step + 1) % previewEvery == 0 || step + 1 == stepsRun)
                 let preview = wantsPreview ? try LatentPreview.image(latents) : nil
                 return progress(GenerationProgress(stage: .denoising, image: index, step: step + 1,
-                                                   steps: parameters.steps, preview: preview))
+                                                   steps: stepsRun, preview: preview))
             }
-            guard progress(GenerationProgress(stage: .decoding, image: index, step: parameters.steps,
-                                              steps: parameters.steps)) else { throw GenerationError.cancelled }
+            guard progress(GenerationProgress(stage: .decoding, image: index, step: stepsRun,
+                                              steps: stepsRun)) else { throw GenerationError.cancelled }
             let image = try decode(final, tiled: parameters.tiledDecode)
-            images.append(GeneratedImage(image: image, seed: seed, infotext: Infotext.render(
-                parameters, seed: seed, model: modelName, version: Self.version), promptTruncated: truncated))
+            let infotext = Infotext.render(parameters, seed: seed, model: modelName, version: Self.version, loras: loras)
+            images.append(GeneratedImage(image: image, seed: seed, infotext: infotext, promptTruncated: truncated))
         }
         return images
     }

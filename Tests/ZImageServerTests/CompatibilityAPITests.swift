@@ -186,7 +186,7 @@ import ZImagePipeline
                     checked += 1
                 }
             }
-            #expect(checked == 12)
+            #expect(checked == 13)  // 12 + GET /api/v1/loras
         }
     }
 }

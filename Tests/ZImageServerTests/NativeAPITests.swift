@@ -89,7 +89,7 @@ import ZImagePipeline
                                                    body: ByteBuffer(string: "{prompt"))
             #expect(notJSON.status == .badRequest && notJSON.errorCode == "invalid_request")
             let huge = try await client.execute(uri: "/api/v1/generations", method: .post,
-                                                body: ByteBuffer(repeating: 0x20, count: 2 << 20))
+                                                body: ByteBuffer(repeating: 0x20, count: 33 << 20))  // img2img: 32 MiB
             #expect(huge.status == .contentTooLarge)
             #expect(try await client.get("/api/v1/generations/nope").status == .notFound)
             #expect(try await client.get("/api/v1/images/nope").status == .notFound)

@@ -261,7 +261,7 @@ def small(fields):
 def fuzz_bodies(h, rng):
     """Malformed, huge, truncated and duplicate-key bodies on every POST route."""
     posts = ["/api/v1/generations", "/sdapi/v1/txt2img", "/v1/images/generations", "/sdapi/v1/options",
-             "/sdapi/v1/interrupt", "/sdapi/v1/skip"]
+             "/sdapi/v1/interrupt", "/sdapi/v1/skip", "/sdapi/v1/img2img", "/v1/images/edits"]
     valid = json.dumps(dict(prompt="fuzz", size="64x64", **SMALL)).encode()
     bodies = [b"", b"{", b"}", b"[]", b"null", b"42", b'"x"', b"{prompt", valid[:len(valid) // 2],
               small(b'"prompt": "a", "prompt": 5'), small(b'"prompt": "a", "width": "x"'), small(b'"prompt": "a", "size": "x"'),
@@ -298,7 +298,7 @@ def fuzz_queries(h, rng):
             h.send(method, path, timeout=10)
     for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "FOO"]:
         for path in ["/api/v1/system", "/api/v1/queue", "/sdapi/v1/progress", "/sdapi/v1/sd-models",
-                     "/sdapi/v1/samplers", "/sdapi/v1/schedulers", "/sdapi/v1/options", "/v1/models", "/metrics",
+                     "/api/v1/loras", "/sdapi/v1/loras", "/sdapi/v1/samplers", "/sdapi/v1/schedulers", "/sdapi/v1/options", "/v1/models", "/metrics",
                      "/health", "/api/v1/openapi.json", "/", "/index.html", "/app.js", "/i18n/en.json",
                      "/no/such/route"]:
             h.send(method, path, timeout=10)

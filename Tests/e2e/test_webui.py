@@ -11,6 +11,9 @@ Needs Debian `chromium` + `chromium-driver` and PyPI `selenium`. Checks, through
     in the history gallery and the used seed is shown;
   * the lightbox of that image shows its parameters, and "reuse these parameters" puts the prompt,
     size, steps, CFG and seed back into the form;
+  * a LoRA picked with a strength, an image dropped on the drop zone, a mask painted with the brush
+    and a strength reach the server's job; "send to img2img" loads a gallery image (the server's
+    loras/ folder must hold kohya.safetensors, as scripts/test.sh puts it there);
   * language (English / 简体中文) and theme (dark / light) switch and are remembered; a browser
     whose language is Chinese gets Chinese by default; under 800 px the layout is one column;
   * several jobs queued quickly show in the queue list with positions; cancelling a waiting one
@@ -285,6 +288,75 @@ def check_reuse(job):
         raise Failure(f"reuse filled the form with {got}, expected {want}")
 
 
+def check_edit(job):
+    step("pick a LoRA, drop an image, paint a mask, generate; then send a gallery image to img2img")
+    wait_for(lambda: "kohya" in [o.get_attribute("value") for o in tid("lora-select").find_elements(By.TAG_NAME, "option")],
+             10, "the LoRA picker does not offer 'kohya' (the server's loras/ folder)")
+    Select(tid("lora-select")).select_by_value("kohya")
+    tid("lora-add").click()
+    wait_for(lambda: len(tids("lora-item")) == 1, 5, "the picked LoRA is not listed")
+    js("const r = document.querySelector('[data-testid=lora-strength]'); r.value = '0.7';"
+       "r.dispatchEvent(new Event('input'))")
+    if value("lora-strength-value") != "0.7":
+        raise Failure(f"the strength slider shows {value('lora-strength-value')!r}, expected 0.7")
+    # A real drop: a DataTransfer holding a PNG file, dispatched on the drop zone.
+    js("""const c = document.createElement('canvas'); c.width = 128; c.height = 96;
+          const g = c.getContext('2d'); g.fillStyle = '#3060c0'; g.fillRect(0, 0, 128, 96);
+          g.fillStyle = '#f0d020'; g.beginPath(); g.arc(64, 48, 30, 0, 7); g.fill();
+          c.toBlob((blob) => { const d = new DataTransfer();
+            d.items.add(new File([blob], 'drop.png', { type: 'image/png' }));
+            document.querySelector('[data-testid=image-drop]').dispatchEvent(
+              new DragEvent('drop', { dataTransfer: d, bubbles: true, cancelable: true })); }, 'image/png');""")
+    wait_for(lambda: js("return document.getElementById('edit-stage').hidden === false"), 10, "the dropped image is not shown")
+    if (value("width"), value("height")) != ("128", "96"):
+        raise Failure(f"the size did not follow the image: {value('width')}x{value('height')}")
+    canvas = tid("mask-canvas")
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(driver).move_to_element_with_offset(canvas, -20, -10).click_and_hold().move_by_offset(40, 20) \
+        .release().perform()
+    painted = js("const c = document.querySelector('[data-testid=mask-canvas]');"
+                 "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                 "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;")
+    if not painted:
+        raise Failure("dragging over the image painted no mask")
+    type_into("denoise", "0.8")
+    tid("denoise").send_keys("\t")
+    type_into("prompt", "a fox, inpainted")
+    before = api("history?per_page=1")["items"]
+    tid("generate").click()
+    deadline, new = time.time() + args.timeout, None
+    while time.time() < deadline:
+        items = api("history?per_page=1")["items"]
+        if items and (not before or items[0]["id"] != before[0]["id"]) and items[0]["status"] in ("done", "failed"):
+            new = items[0]
+            break
+        time.sleep(0.1)
+    if not new:
+        raise Failure("the img2img job never finished")
+    p = new["parameters"]
+    if new["status"] != "done" or not p.get("has_init_image") or not p.get("has_mask") or p.get("strength") != 0.8 \
+            or p.get("loras") != [{"name": "kohya", "strength": 0.7}] or p["width"] != 128 or p["height"] != 96:
+        raise Failure(f"the server's job does not match the page: {new['status']} {new.get('error')} {p}")
+    print(f"  job {new['id']}: LoRA kohya at 0.7, init image 128x96, mask ({painted} px painted), strength 0.8")
+    shot("desktop-dark-en-edit")
+    tid("image-clear").click()
+    # "Send to img2img" from the lightbox of the earlier 256x256 image.
+    driver.find_element(By.CSS_SELECTOR, f'[data-testid=gallery-item][data-job-id="{job}"]').click()
+    wait_for(lambda: tid("lightbox").get_attribute("open") is not None, 5, "the lightbox did not open")
+    wait_for(lambda: tid("lightbox-img2img").is_displayed(), 5, "no 'send to img2img' button")
+    tid("lightbox-img2img").click()
+    wait_for(lambda: js("return document.getElementById('edit-stage').hidden === false && "
+                        "document.getElementById('init-canvas').width === 256"), 10, "send to img2img did not load the image")
+    tid("image-clear").click()
+    tid("lora-remove").click()
+    # Back to the first job's parameters (the next checks expect them in the saved form).
+    driver.find_element(By.CSS_SELECTOR, f'[data-testid=gallery-item][data-job-id="{job}"]').click()
+    wait_for(lambda: tid("lightbox").get_attribute("open") is not None, 5, "the lightbox did not open")
+    wait_for(lambda: tid("lightbox-reuse").is_displayed(), 5, "no reuse button")
+    tid("lightbox-reuse").click()
+    wait_for(lambda: tid("lightbox").get_attribute("open") is None, 5, "the lightbox did not close after reuse")
+
+
 def check_language_and_theme():
     step("switch language and theme; both are remembered")
     Select(tid("language")).select_by_value("zh-CN")
@@ -441,6 +513,7 @@ def main():
         check_load()
         job = check_generate()
         check_reuse(job)
+        check_edit(job)
         check_language_and_theme()
         check_default_language()
         check_phone()
@@ -449,8 +522,8 @@ def main():
         errors = [e for e in console if e.get("level") == "SEVERE" and "Uncaught" in e.get("message", "")]
         if errors:
             raise Failure("JavaScript errors in the console:\n  " + "\n  ".join(e["message"] for e in errors))
-        print(f"web UI: OK in {time.time() - started:.1f} s (generate with progress, gallery, reuse, language, theme, "
-              "phone layout, queue cancel, running cancel)")
+        print(f"web UI: OK in {time.time() - started:.1f} s (generate with progress, gallery, reuse, LoRA + drop + "
+              "mask + send to img2img, language, theme, phone layout, queue cancel, running cancel)")
         return 0
     except Failure as failure:
         print(f"FAIL: {failure}", file=sys.stderr)

@@ -58,6 +58,12 @@ int zimage_png_decode(const uint8_t *data, size_t size,
                       zimage_png_decoded_text **out_texts, int *out_text_count,
                       char *error, size_t error_size);
 
+/// As zimage_png_decode, but to 8-bit RGBA (4 bytes a pixel): alpha kept, tRNS turned into alpha,
+/// 255 for images without transparency. Text chunks are not returned.
+int zimage_png_decode_rgba(const uint8_t *data, size_t size,
+                           uint32_t *out_width, uint32_t *out_height, uint8_t **out_rgba,
+                           char *error, size_t error_size);
+
 /// Frees a buffer returned by zimage_png_encode or zimage_png_decode. NULL is fine.
 void zimage_png_free(void *buffer);
 

@@ -11,6 +11,10 @@ import ZImageWeights
 /// embedder and context refiner once, and every step reuses the result.
 public final class ZImageTransformer {
     public let configuration: ZImageTransformerConfiguration
+    /// How the image-token blocks' projections hold their weights (dense, or FP8).
+    public let linearFormat: LinearWeightFormat
+    /// The tensors the layers were built from, by diffusers key.
+    public let parameters: ParameterStore
     static let sequenceMultiple = 32
 
     private let timestepMLP1: Linear, timestepMLP2: Linear
@@ -60,15 +64,23 @@ public final class ZImageTransformer {
     /// load (the reference rounds the fp32 checkpoint to bf16); nil keeps the stored dtype.
     /// `linearFormat` `.float8` quantises the projections of the image-token blocks (noise refiner
     /// and main layers) to FP8 at load; the caption refiner, embedders and modulations stay dense.
-    public init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
-                dtype: DType? = nil, linearFormat: LinearWeightFormat = .dense) throws {
-        guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
-              c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
-            throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
-                                                   detail: "unsupported configuration (heads, axes or patch sizes)")
-        }
-        configuration = c
+    public convenience init(configuration c: ZImageTransformerConfiguration, weights: WeightSet, backend: any Backend,
+                            dtype: DType? = nil, linearFormat: LinearWeightFormat = .dense) throws {
+        try Self.checkSupported(c)
         let store = try Self.parameterSpec(c).load(from: weights, component: "transformer", on: backend, dtype: dtype)
+        try self.init(configuration: c, parameters: store, linearFormat: linearFormat)
+    }
+
+    /// The transformer built from parameters already loaded (and perhaps changed, as `LoRAMerge`
+    /// does); `parameters` is kept, so another set of LoRAs can start again from the same tensors.
+    /// With `linearFormat` `.float8` the layers hold FP8 copies and `parameters` the dense weights
+    /// (the LoRA merge starts from those), so FP8 with LoRAs costs the dense weights' memory too.
+    public init(configuration c: ZImageTransformerConfiguration, parameters store: ParameterStore,
+                linearFormat: LinearWeightFormat = .dense) throws {
+        try Self.checkSupported(c)
+        configuration = c
+        parameters = store
+        self.linearFormat = linearFormat
         let key = c.patchKey
         timestepMLP1 = try Linear(store, "t_embedder.mlp.0", bias: true)
         timestepMLP2 = try Linear(store, "t_embedder.mlp.2", bias: true)
@@ -103,6 +115,14 @@ public final class ZImageTransformer {
         let (cos, sin) = try rope.tables(positions, backend: backend)
         imageTables = (key, cos, sin)
         return (cos, sin)
+    }
+
+    static func checkSupported(_ c: ZImageTransformerConfiguration) throws {
+        guard c.nKVHeads == c.nHeads, c.axesDims.count == 3, c.axesDims.reduce(0, +) == c.headDim,
+              c.allPatchSize.count == 1, c.allFPatchSize == [1] else {
+            throw WeightLoadingError.malformedJSON(path: "transformer/config.json",
+                                                   detail: "unsupported configuration (heads, axes or patch sizes)")
+        }
     }
 
     static func padded(_ count: Int) -> Int { (count + sequenceMultiple - 1) / sequenceMultiple * sequenceMultiple }

@@ -245,6 +245,24 @@ public enum PNGDecoder {
         return (image, text)
     }
 
+    /// The alpha plane of a PNG (one byte a pixel, 255 where the image has no transparency), for
+    /// masks whose transparent pixels mark the area to edit (OpenAI's `images/edits`).
+    public static func alpha(_ bytes: [UInt8]) throws -> (width: Int, height: Int, alpha: [UInt8]) {
+        var width: UInt32 = 0, height: UInt32 = 0
+        var rgba: UnsafeMutablePointer<UInt8>? = nil
+        var error = [CChar](repeating: 0, count: 512)
+        let status = bytes.withUnsafeBufferPointer { data in
+            error.withUnsafeMutableBufferPointer { error in
+                zimage_png_decode_rgba(data.baseAddress, data.count, &width, &height, &rgba, error.baseAddress,
+                                       error.count)
+            }
+        }
+        defer { zimage_png_free(rgba) }
+        guard status == 0, let rgba else { throw PNGError.decodingFailed(message(error)) }
+        let count = Int(width) * Int(height)
+        return (Int(width), Int(height), (0..<count).map { rgba[$0 * 4 + 3] })
+    }
+
     static func latin1String(_ bytes: UnsafeRawBufferPointer) -> String {
         var scalars = String.UnicodeScalarView()
         for b in bytes { scalars.append(Unicode.Scalar(b)) }

@@ -9,9 +9,10 @@ import ZImageWeights
 /// random. Made on first use (deterministically) and kept in the user's cache.
 public enum DemoModel {
     /// Bump when the demo's layout or weights change (a new folder is made).
-    static let version = 1
+    /// v2: the VAE file holds an encoder too (img2img); the decoder's weights are v1's.
+    static let version = 2
 
-    /// `$XDG_CACHE_HOME/zimage/demo-model-v1`, else `~/.cache/zimage/demo-model-v1`.
+    /// `$XDG_CACHE_HOME/zimage/demo-model-v2`, else `~/.cache/zimage/demo-model-v2`.
     public static func defaultDirectory() -> String {
         let environment = ProcessInfo.processInfo.environment
         let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
@@ -81,8 +82,10 @@ public enum DemoModel {
         try weights(encoderShapes, dtype: .bfloat16, random: &random, to: root + "/text_encoder/model.safetensors")
         try weights(ZImageTransformer.parameterSpec(transformer).shapes, dtype: .float32, random: &random,
                     to: root + "/transformer/diffusion_pytorch_model.safetensors")
-        try weights(VAEDecoder.parameterSpec(autoencoder).shapes, dtype: .bfloat16, random: &random,
-                    to: root + "/vae/diffusion_pytorch_model.safetensors")
+        // Sorted keys: decoder.* draw first, so the decoder is v1's; encoder.* come after.
+        let vaeShapes = VAEDecoder.parameterSpec(autoencoder).shapes
+            .merging(VAEEncoder.parameterSpec(autoencoder).shapes) { first, _ in first }
+        try weights(vaeShapes, dtype: .bfloat16, random: &random, to: root + "/vae/diffusion_pytorch_model.safetensors")
     }
 
     /// Random weights: norm weights near 1, biases near 0, matrices ~ N(0, 1/fan_in).

@@ -31,6 +31,9 @@ struct A1111API: Sendable {
     func register(on router: Router<ZImageRequestContext>) {
         let api = router.group("sdapi/v1")
         api.post("txt2img") { request, context in try await self.txt2img(request, context: context) }
+        api.post("img2img") { request, context in try await self.img2img(request, context: context) }
+        api.get("loras") { _, _ in Response.json(EditInputs.a1111List(self.engine.availableLoRAs())) }
+        api.post("refresh-loras") { _, _ in Response.json(NSNull()) }
         api.get("progress") { _, _ in try await self.progress() }
         api.post("interrupt") { _, _ in
             await self.service.interruptRunning()
@@ -107,6 +110,7 @@ struct A1111API: Sendable {
         }
         p.batchSize = batch * iterations
         p.seed = try ParameterCheck.seed(try json.int("seed"))
+        p.loras = try EditInputs.loras(prompt: prompt, engine: engine)
         try ParameterCheck.validate(p, limits: limits, names: .a1111, engine: engine)
         return (p, json.object)
     }
@@ -114,6 +118,45 @@ struct A1111API: Sendable {
     func txt2img(_ request: Request, context: ZImageRequestContext) async throws -> Response {
         let json = try await RequestJSON.read(request, context: context)
         let (parameters, sent) = try self.parameters(from: json)
+        return try await respond(parameters, sent: sent)
+    }
+
+    /// `img2img`: `init_images` (the first is used; base64 PNG), `mask` (inpainting; white repaints),
+    /// `denoising_strength` (A1111's default 0.75), `inpainting_mask_invert`. Width and height default
+    /// to the init image's size. `mask_blur`, `inpainting_fill`, `inpaint_full_res` and
+    /// `resize_mode` are accepted; diffusers' inpainting (the reference) has no counterpart for
+    /// them, so they change nothing (docs/server.md).
+    func img2img(_ request: Request, context: ZImageRequestContext) async throws -> Response {
+        let json = try await RequestJSON.read(request, context: context, limit: 32 << 20)
+        guard let images = json.object["init_images"] as? [Any], let first = images.first as? String else {
+            throw APIError.badRequest("init_images", "init_images must be a list holding one base64 PNG image")
+        }
+        let initImage = try EditInputs.png(base64: first, field: "init_images")
+        let mask = try json.string("mask").flatMap { $0.isEmpty ? nil : try EditInputs.png(base64: $0, field: "mask") }
+        var object = json.object
+        if let size = EditInputs.size(of: initImage) {
+            if !json.has("width") { object["width"] = size.width }
+            if !json.has("height") { object["height"] = size.height }
+        }
+        var (parameters, sent) = try self.parameters(from: RequestJSON(object: object))
+        let strength = try json.double("denoising_strength") ?? 0.75
+        guard strength.isFinite, strength > 0, strength <= 1 else {
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: "denoising_strength",
+                           message: "denoising_strength \(strength) must be above 0 and at most 1")
+        }
+        guard ZImagePipeline.firstStep(steps: parameters.steps, strength: strength) < parameters.steps else {
+            throw APIError(.unprocessableContent, code: "invalid_parameter", field: "denoising_strength",
+                           message: "denoising_strength \(strength) leaves none of the \(parameters.steps) steps to run")
+        }
+        (parameters.initImage, parameters.mask, parameters.strength) = (initImage, mask, strength)
+        parameters.maskInvert = (try? json.int("inpainting_mask_invert")).flatMap { $0 } == 1 ? true : nil
+        sent["init_images"] = nil
+        sent["mask"] = nil
+        return try await respond(parameters, sent: sent)
+    }
+
+    /// Queues the job, waits for it, and answers as A1111 does (images, parameters, info).
+    func respond(_ parameters: GenerationParameters, sent: [String: Any]) async throws -> Response {
         let job = try await service.submit(parameters, source: "a1111")
         // A1111 answers when the images are done: wait for this job's end.
         let stream = service.events.subscribe(job.id)
@@ -144,7 +187,8 @@ struct A1111API: Sendable {
             "subseed_strength": 0, "width": resolved.width, "height": resolved.height, "sampler_name": "Euler",
             "cfg_scale": Double(resolved.guidanceScale) + 1, "steps": resolved.steps, "batch_size": resolved.batchSize,
             "restore_faces": false, "sd_model_name": engine.modelName, "sd_model_hash": NSNull(),
-            "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": 0, "extra_generation_params": [:],
+            "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": resolved.strength ?? 0,
+            "extra_generation_params": [:],
             "index_of_first_image": 0, "infotexts": images.map(\.infotext), "styles": [], "clip_skip": 1,
             "job_timestamp": String(Int(finished.createdAt)), "is_using_inpainting_conditioning": false,
             "version": ServerInfo.version, "prompt_truncated": finished.promptTruncated ?? false,

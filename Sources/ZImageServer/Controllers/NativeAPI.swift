@@ -12,8 +12,12 @@ struct NativeAPI: Sendable {
 
     func register(on router: Router<ZImageRequestContext>) {
         let api = router.group("api/v1")
+        api.get("loras") { _, _ in
+            Response.json(["items": self.engine.availableLoRAs().map { ["name": $0.name, "size": $0.byteCount] }])
+        }
         api.post("generations") { request, context in
-            let json = try await RequestJSON.read(request, context: context)
+            // Room for a base64 init image and mask (EditInputs.maxImageBytes each, before base64).
+            let json = try await RequestJSON.read(request, context: context, limit: 32 << 20)
             let key = try IdempotencyKey.parse(request.headers[.idempotencyKey])
             let parameters = try self.parameters(from: json)
             let digest = key.map { _ in IdempotencyKey.digest(json.object, source: "api") }
@@ -121,8 +125,43 @@ struct NativeAPI: Sendable {
         }
         p.tiledDecode = try json.bool("tiled_decode") ?? false
         p.seed = try ParameterCheck.seed(try json.int("seed"))
+        p.loras = try EditInputs.loras(prompt: prompt, explicit: try Self.loras(json), engine: engine)
+        if let text = try json.string("init_image"), !text.isEmpty {
+            p.initImage = try EditInputs.png(base64: text, field: "init_image")
+            if let size = p.initImage.flatMap(EditInputs.size(of:)) {
+                if !json.has("width") { p.width = size.width }
+                if !json.has("height") { p.height = size.height }
+            }
+            if let mask = try json.string("mask"), !mask.isEmpty { p.mask = try EditInputs.png(base64: mask, field: "mask") }
+            if let strength = try json.double("strength") {
+                guard strength.isFinite, strength > 0, strength <= 1,
+                      ZImagePipeline.firstStep(steps: p.steps, strength: strength) < p.steps else {
+                    throw APIError(.unprocessableContent, code: "invalid_parameter", field: "strength",
+                                   message: "strength must be above 0 and at most 1, leaving at least one step")
+                }
+                p.strength = strength
+            }
+        } else if json.has("mask") || json.has("strength") {
+            throw APIError.badRequest(json.has("mask") ? "mask" : "strength", "mask and strength need an init_image")
+        }
         try ParameterCheck.validate(p, limits: limits, names: .native, engine: engine)
         return p
+    }
+
+    /// `loras`: a list of `{"name": …, "strength": …}` objects (strength 1 when absent).
+    static func loras(_ json: RequestJSON) throws -> [LoRAReference] {
+        guard json.has("loras") else { return [] }
+        guard let list = json.object["loras"] as? [Any], list.count <= 16 else {
+            throw APIError.badRequest("loras", "loras must be a list of at most 16 {\"name\", \"strength\"} objects")
+        }
+        return try list.map { item in
+            guard let object = item as? [String: Any], let name = object["name"] as? String, !name.isEmpty,
+                  name.utf8.count <= 255 else {
+                throw APIError.badRequest("loras", "each LoRA needs a \"name\" (a LoRA of GET /api/v1/loras)")
+            }
+            let strength = try RequestJSON(object: object).double("strength") ?? 1
+            return LoRAReference(name: name, strength: Float(strength))
+        }
     }
 
     /// Server-sent events of one job: its state now, then every event until it ends.

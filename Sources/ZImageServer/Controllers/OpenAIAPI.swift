@@ -16,6 +16,7 @@ struct OpenAIAPI: Sendable {
 
     func register(on router: Router<ZImageRequestContext>) {
         router.post("v1/images/generations") { request, context in try await self.generate(request, context: context) }
+        router.post("v1/images/edits") { request, context in try await self.edit(request, context: context) }
         router.get("v1/models") { _, _ in
             Response.json(["object": "list", "data": [["id": self.engine.modelName, "object": "model",
                                                        "created": 1_764_000_000, "owned_by": "zimage"]]])
@@ -50,7 +51,66 @@ struct OpenAIAPI: Sendable {
     func generate(_ request: Request, context: ZImageRequestContext) async throws -> Response {
         let json = try await RequestJSON.read(request, context: context)
         let p = try parameters(from: json)
-        let format = try json.string("response_format") ?? "b64_json"
+        return try await respond(p, format: try json.string("response_format") ?? "b64_json")
+    }
+
+    /// `images/edits` (multipart): `image` (PNG; `image[]` too, the first is used), optional `mask`
+    /// (PNG whose fully transparent pixels are repainted, as OpenAI documents; a mask without
+    /// transparency is read as a grey mask, white repaints), `prompt`, `n`, `size` (default: the
+    /// image's), `response_format`, and zimage's `strength` (default 1 with a mask, else 0.6).
+    func edit(_ request: Request, context: ZImageRequestContext) async throws -> Response {
+        guard let boundary = request.headers[.contentType].flatMap(MultipartForm.boundary(contentType:)) else {
+            throw APIError.badRequest(nil, "images/edits takes a multipart/form-data body")
+        }
+        let body = try await RequestJSON.body(request, limit: 32 << 20)
+        let form: MultipartForm
+        do { form = try MultipartForm(body, boundary: boundary) } catch {
+            throw APIError.badRequest(nil, "\(error)")
+        }
+        guard let imagePart = form.part("image") else { throw APIError.badRequest("image", "image is required") }
+        let image = try EditInputs.png(imagePart.body, field: "image")
+        var object: [String: Any] = [:]
+        for key in ["prompt", "size", "response_format"] { object[key] = form.text(key) }
+        if let n = form.text("n") {
+            guard let value = Int(n.trimmingCharacters(in: .whitespaces)) else {
+                throw APIError.badRequest("n", "n must be an integer")
+            }
+            object["n"] = value
+        }
+        if let seed = form.text("seed").flatMap({ Int($0) }) { object["seed"] = seed }
+        if object["size"] == nil || object["size"] as? String == "auto", let size = EditInputs.size(of: image) {
+            object["size"] = "\(size.width)x\(size.height)"
+        }
+        var p = try parameters(from: RequestJSON(object: object))
+        p.initImage = image
+        if let maskPart = form.part("mask") {
+            p.mask = try Self.greyMask(EditInputs.png(maskPart.body, field: "mask"))
+        }
+        if let text = form.text("strength") {
+            guard let strength = Double(text), strength.isFinite, strength > 0, strength <= 1,
+                  ZImagePipeline.firstStep(steps: p.steps, strength: strength) < p.steps else {
+                throw APIError(.unprocessableContent, code: "invalid_parameter", field: "strength",
+                               message: "strength must be above 0 and at most 1, leaving at least one step")
+            }
+            p.strength = strength
+        }
+        return try await respond(p, format: (object["response_format"] as? String) ?? "b64_json")
+    }
+
+    /// OpenAI's alpha mask as a grey one (transparent → white, repaint); an opaque PNG as it is.
+    static func greyMask(_ png: Data) throws -> Data {
+        let bytes = [UInt8](png)
+        guard let alpha = try? PNGDecoder.alpha(bytes), alpha.alpha.contains(where: { $0 < 255 }) else { return png }
+        var pixels = [UInt8](repeating: 0, count: alpha.width * alpha.height * 3)
+        for (index, value) in alpha.alpha.enumerated() where value == 0 {
+            (pixels[index * 3], pixels[index * 3 + 1], pixels[index * 3 + 2]) = (255, 255, 255)
+        }
+        let grey = RGBImage(width: alpha.width, height: alpha.height, pixels: pixels)
+        return Data(try PNGEncoder.encode(grey, text: []))
+    }
+
+    /// Queues the job, waits for it, answers as OpenAI does.
+    func respond(_ p: GenerationParameters, format: String) async throws -> Response {
         guard format == "b64_json" || format == "url" else {
             throw APIError.badRequest("response_format", "response_format must be \"b64_json\" or \"url\"")
         }

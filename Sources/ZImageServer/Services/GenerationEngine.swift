@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ZImageModels
 import ZImagePipeline
 import ZImageTensor
 
@@ -21,14 +22,22 @@ public protocol GenerationEngine: Sendable {
     /// memory, a driver error): then the worker rebuilds its engine and the job gets one more try.
     /// Other errors are the job's own and fail it at once.
     func isDeviceFailure(_ error: any Error) -> Bool
+    /// The LoRAs a generation may name (the LoRA folder); must be safe to call from any thread.
+    func availableLoRAs() -> [LoRALibrary.Entry]
 }
 
 extension GenerationEngine {
     /// No tokenizer: the token limit is not checked.
     public var tokenCount: (@Sendable (String) -> Int)? { nil }
 
-    /// Every error but a `GenerationError` (parameters the model cannot take, a model it cannot run).
-    public func isDeviceFailure(_ error: any Error) -> Bool { !(error is GenerationError) }
+    /// Every error but the job's own: a `GenerationError` (parameters the model cannot take, a model
+    /// it cannot run), a LoRA file that does not fit (`LoRAError`), an init image or mask that is
+    /// not a PNG (`PNGError`).
+    public func isDeviceFailure(_ error: any Error) -> Bool {
+        !(error is GenerationError || error is LoRAError || error is PNGError)
+    }
+    /// No LoRA folder.
+    public func availableLoRAs() -> [LoRALibrary.Entry] { [] }
 }
 
 /// The real engine: a `ZImagePipeline` on one device, run on its own thread so that long CPU or
@@ -43,9 +52,15 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     /// A preview every this many steps.
     public let previewEvery: Int
 
+    /// The LoRA folder generations pick LoRAs from (by name).
+    public let loraLibrary: LoRALibrary?
+    /// LoRA files read so far, by path, with the size and date they had (only touched on `queue`).
+    private var loraCache: [String: (size: Int, modified: Date, lora: LoRAFile)] = [:]
+
     public init(pipeline: ZImagePipeline, modelName: String, deviceDescription: String, isDemoModel: Bool,
-                previewEvery: Int = 2) {
+                previewEvery: Int = 2, loraLibrary: LoRALibrary? = nil) {
         self.pipeline = pipeline
+        self.loraLibrary = loraLibrary
         self.modelName = modelName
         self.deviceDescription = deviceDescription
         self.isDemoModel = isDemoModel
@@ -60,10 +75,44 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(with: Result {
-                    try pipeline.generate(parameters, previewEvery: previewEvery, progress: progress)
+                    try pipeline.useLoRAs(self.resolveLoRAs(parameters.loras ?? []))
+                    let input = try Self.initImage(parameters)
+                    return try pipeline.generate(parameters, initImage: input, previewEvery: previewEvery,
+                                                 progress: progress)
                 })
             }
         }
+    }
+
+    public func availableLoRAs() -> [LoRALibrary.Entry] { loraLibrary?.entries() ?? [] }
+
+    /// The named LoRAs, read once and kept while their file is unchanged (called on `queue` only).
+    private func resolveLoRAs(_ references: [LoRAReference]) throws -> [WeightedLoRA] {
+        try references.map { reference in
+            guard let library = loraLibrary, let path = library.path(for: reference.name, allowPaths: false) else {
+                throw GenerationError.invalidParameter("lora", "no LoRA named '\(reference.name)'")
+            }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+            let modified = attributes?[.modificationDate] as? Date ?? .distantPast
+            if let cached = loraCache[path], cached.size == size, cached.modified == modified {
+                return try WeightedLoRA(cached.lora, strength: reference.strength)
+            }
+            let lora = try LoRAFile(path: path)
+            loraCache[path] = (size, modified, lora)
+            return try WeightedLoRA(lora, strength: reference.strength)
+        }
+    }
+
+    /// The job's init image and mask, decoded and resized to its size.
+    static func initImage(_ p: GenerationParameters) throws -> InitImage? {
+        guard let data = p.initImage else { return nil }
+        let image = try EditImages.decode([UInt8](data), field: "init_image")
+        var mask = try p.mask.map { try EditImages.decode([UInt8]($0), field: "mask") }
+        if p.maskInvert == true, let original = mask {
+            mask = RGBImage(width: original.width, height: original.height, pixels: original.pixels.map { 255 - $0 })
+        }
+        return EditImages.make(image: image, mask: mask, width: p.width, height: p.height)
     }
 
     /// Counts with the pipeline's tokenizer (thread-safe; it never touches the model).

@@ -7,7 +7,11 @@ enum JobView {
         ["prompt": p.prompt, "negative_prompt": p.negativePrompt, "width": p.width, "height": p.height,
          "steps": p.steps, "guidance_scale": Double(p.guidanceScale), "seed": p.seed.map { Int64(clamping: $0) } ?? Seed.randomMarker,
          "batch_size": p.batchSize, "cfg_normalization": Double(p.cfgNormalization),
-         "cfg_truncation": Double(p.cfgTruncation), "tiled_decode": p.tiledDecode]
+         "cfg_truncation": Double(p.cfgTruncation), "tiled_decode": p.tiledDecode,
+         // Strengths are Float: written as their shortest decimal (0.7, not 0.699999988).
+         "loras": (p.loras ?? []).map { ["name": $0.name, "strength": Double("\($0.strength)") ?? 0] as [String: Any] },
+         "strength": p.strength.map { $0 as Any } ?? NSNull(), "has_init_image": p.initImage != nil,
+         "has_mask": p.mask != nil]
     }
 
     static func imageObject(_ image: ImageRecord) -> [String: Any] {

@@ -10,8 +10,18 @@ struct RequestJSON {
     enum BodyRead: Sendable { case complete(ByteBuffer), tooLarge }
 
     /// Reads the body (at most `maxUploadSize` bytes, within `ConnectionLimits.bodyTimeout`) as a JSON object.
-    static func read(_ request: Request, context: some RequestContext) async throws -> RequestJSON {
-        let limit = context.maxUploadSize
+    /// `limit` raises the body limit for the routes that take images.
+    static func read(_ request: Request, context: some RequestContext, limit: Int? = nil) async throws -> RequestJSON {
+        let data = try await body(request, limit: limit ?? context.maxUploadSize)
+        if data.isEmpty { return RequestJSON(object: [:]) }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw APIError.badRequest(nil, "the body is not a JSON object")
+        }
+        return RequestJSON(object: object)
+    }
+
+    /// The raw body, at most `limit` bytes, within `ConnectionLimits.bodyTimeout` (408 / 413 otherwise).
+    static func body(_ request: Request, limit: Int) async throws -> Data {
         let outcome = await Deadline.run(seconds: ConnectionLimits.bodyTimeout) { () -> BodyRead in
             do { return .complete(try await request.body.collect(upTo: limit)) } catch { return .tooLarge }
         }
@@ -25,12 +35,7 @@ struct RequestJSON {
             throw APIError(.contentTooLarge, code: "body_too_large",
                            message: "the request body is larger than \(limit / 1024) KiB")
         }
-        let data = Data(buffer: buffer)
-        if data.isEmpty { return RequestJSON(object: [:]) }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw APIError.badRequest(nil, "the body is not a JSON object")
-        }
-        return RequestJSON(object: object)
+        return Data(buffer: buffer)
     }
 
     func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }

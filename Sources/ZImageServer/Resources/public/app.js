@@ -425,6 +425,7 @@
     }
     const body = { prompt, negative_prompt: $("negative").value.trim(), width, height, steps, guidance_scale: guidance,
                    seed, batch_size: clampBatch() };
+    if (window.zimageEdit) window.zimageEdit.extend(body);  // LoRAs, init image, mask (edit.js)
     saveForm();
     S.submitting = true;
     const button = $("generate");
@@ -1173,6 +1174,15 @@
       dialog.close();
       applyParameters(job.parameters || {}, image);
     });
+    $("lightbox-img2img").addEventListener("click", () => {
+      const lb = S.lightbox;
+      if (!lb || !window.zimageEdit) return;
+      const { image } = lb.list[lb.index];
+      dialog.close();
+      window.zimageEdit.load(`api/v1/images/${encodeURIComponent(image.id)}`);
+    });
+    document.addEventListener("zimage:image-size", (e) => setSize(e.detail.width, e.detail.height));
+    document.addEventListener("zimage:toast", (e) => toast(e.detail.text, e.detail.kind));
     $("lightbox-copy").addEventListener("click", () => {
       const lb = S.lightbox;
       if (lb) copyText((lb.list[lb.index].job.parameters || {}).prompt || "");

@@ -51,7 +51,8 @@ struct OpenAIAPI: Sendable {
     func generate(_ request: Request, context: ZImageRequestContext) async throws -> Response {
         let json = try await RequestJSON.read(request, context: context)
         let p = try parameters(from: json)
-        return try await respond(p, format: try json.string("response_format") ?? "b64_json")
+        return try await respond(p, format: try json.string("response_format") ?? "b64_json", request: request,
+                                 body: json.object)
     }
 
     /// `images/edits` (multipart): `image` (PNG; `image[]` too, the first is used), optional `mask`
@@ -94,7 +95,13 @@ struct OpenAIAPI: Sendable {
             }
             p.strength = strength
         }
-        return try await respond(p, format: (object["response_format"] as? String) ?? "b64_json")
+        // The Idempotency-Key digest covers the form's text fields and both images.
+        var covered = object
+        covered["image"] = imagePart.body.base64EncodedString()
+        if let maskPart = form.part("mask") { covered["mask"] = maskPart.body.base64EncodedString() }
+        if let text = form.text("strength") { covered["strength"] = text }
+        return try await respond(p, format: (object["response_format"] as? String) ?? "b64_json", request: request,
+                                 body: covered)
     }
 
     /// OpenAI's alpha mask as a grey one (transparent → white, repaint); an opaque PNG as it is.
@@ -109,14 +116,16 @@ struct OpenAIAPI: Sendable {
         return Data(try PNGEncoder.encode(grey, text: []))
     }
 
-    /// Queues the job, waits for it, answers as OpenAI does.
-    func respond(_ p: GenerationParameters, format: String) async throws -> Response {
+    /// Queues the job, waits for it, answers as OpenAI does. `body` is what the Idempotency-Key's
+    /// digest covers (a retry with the same key and another body is refused).
+    func respond(_ p: GenerationParameters, format: String, request: Request,
+                 body: [String: Any]) async throws -> Response {
         guard format == "b64_json" || format == "url" else {
             throw APIError.badRequest("response_format", "response_format must be \"b64_json\" or \"url\"")
         }
         let key = try IdempotencyKey.parse(request.headers[.idempotencyKey])
         // A retry with the same Idempotency-Key waits for (or returns) the first request's job.
-        let digest = key.map { _ in IdempotencyKey.digest(json.object, source: "openai") }
+        let digest = key.map { _ in IdempotencyKey.digest(body, source: "openai") }
         let job = try await service.submit(p, source: "openai", idempotencyKey: key, requestDigest: digest).job
         let stream = service.events.subscribe(job.id)
         if let current = try await store.job(job.id), current.isActive {

@@ -4,13 +4,16 @@ import ZImageTensor
 
 /// `zimage devices`: the compute devices this machine offers.
 public struct DevicesCommand: ParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "List the CPU and any CUDA GPUs zimage can use."
     )
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Runs the command.
     public func run() throws {
         print("cpu: available")
         do {

@@ -8,6 +8,7 @@ import ZImageTensor
 
 /// `zimage generate`: prompt → PNG files.
 public struct GenerateCommand: ParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Generate images from a prompt and write them as PNG files.",
@@ -62,8 +63,10 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "Inpainting: a PNG mask of the init image (white repaints, black keeps; resized to the image).")
     var mask: String?
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Checks the options before `run` (ArgumentParser calls it first).
     public func validate() throws {
         do {
             _ = try Seed.resolve(seed, field: "--seed")
@@ -88,6 +91,7 @@ public struct GenerateCommand: ParsableCommand {
         return p
     }
 
+    /// Runs the command.
     public func run() throws {
         let started = Date()
         let interactive = isatty(STDERR_FILENO) == 1

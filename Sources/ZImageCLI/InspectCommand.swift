@@ -7,6 +7,7 @@ import ZImageWeights
 
 /// `zimage inspect PATH`: tensors of a `.safetensors` file, a shard index or a model directory.
 public struct InspectCommand: ParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "List the tensors of a .safetensors file or a diffusers model directory.",
@@ -22,8 +23,10 @@ public struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "List every tensor of a model directory (files always list theirs).")
     var tensors = false
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Runs the command.
     public func run() throws {
         let report = try Self.report(path: path, listTensors: tensors)
         print(json ? report.json() : report.text())

@@ -41,14 +41,17 @@ struct LoRAOptions: ParsableArguments {
 
 /// `zimage loras`: the LoRA folder's files, with their short hash and what they change.
 public struct LoRAsCommand: ParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "loras",
         abstract: "List the LoRAs in the LoRA folder (name, short hash, modules changed, size).")
 
     @OptionGroup var options: LoRAOptions
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Runs the command.
     public func run() throws {
         let library = options.library
         let entries = library.entries()

@@ -10,6 +10,7 @@ import ZImageTensor
 public enum DeviceChoice: Equatable, Sendable, ExpressibleByArgument, CustomStringConvertible {
     case auto, cpu, cuda(Int)
 
+    /// Parses a command-line value; nil for one it does not know.
     public init?(argument: String) {
         switch argument {
         case "auto": self = .auto
@@ -22,6 +23,7 @@ public enum DeviceChoice: Equatable, Sendable, ExpressibleByArgument, CustomStri
         }
     }
 
+    /// The value as it is written on the command line or in a message.
     public var description: String {
         switch self {
         case .auto: "auto"
@@ -30,6 +32,7 @@ public enum DeviceChoice: Equatable, Sendable, ExpressibleByArgument, CustomStri
         }
     }
 
+    /// The values `--help` lists.
     public static var allValueStrings: [String] { ["cpu", "cuda", "cuda:N", "auto"] }
 
     /// The backend for this choice; `threads` sizes the CPU backend.
@@ -50,10 +53,12 @@ extension Precision: ExpressibleByArgument {}
 public enum PrecisionChoice: Equatable, Sendable, ExpressibleByArgument, CustomStringConvertible {
     case auto, fixed(Precision)
 
+    /// Parses a command-line value; nil for one it does not know.
     public init?(argument: String) {
         if argument == "auto" { self = .auto } else if let precision = Precision(rawValue: argument) { self = .fixed(precision) } else { return nil }
     }
 
+    /// The value as it is written on the command line or in a message.
     public var description: String {
         switch self {
         case .auto: "auto"
@@ -61,6 +66,7 @@ public enum PrecisionChoice: Equatable, Sendable, ExpressibleByArgument, CustomS
         }
     }
 
+    /// The values `--help` lists.
     public static var allValueStrings: [String] { Precision.allCases.map(\.rawValue) + ["auto"] }
 
     public func resolved(on backend: any Backend) -> Precision {
@@ -92,8 +98,10 @@ public struct ModelOptions: ParsableArguments {
     /// More CPU threads than this are refused (OpenBLAS takes a 32-bit count).
     public static let maxThreads = 1024
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Checks the options before `run` (ArgumentParser calls it first).
     public func validate() throws {
         if let threads, !(1...Self.maxThreads).contains(threads) {
             throw ValidationError("--threads must be 1 to \(Self.maxThreads) (got \(threads))")

@@ -5,6 +5,7 @@ import ZImageHub
 
 /// `zimage pull [REPO] [--revision R]`: downloads a model into the Hugging Face cache.
 public struct PullCommand: AsyncParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "pull",
         abstract: "Download a model from the Hugging Face Hub into its cache (shared with huggingface_hub).",
@@ -32,13 +33,16 @@ public struct PullCommand: AsyncParsableCommand {
     @Option(help: "Files downloaded at once.")
     var jobs: Int = 8
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Checks the options before `run` (ArgumentParser calls it first).
     public func validate() throws {
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be 1 to 64") }
         do { _ = try RepositoryID(repo) } catch { throw ValidationError("\(error)") }
     }
 
+    /// Runs the command.
     public func run() async throws {
         let environment = HubEnvironment.current()
         let downloader = SnapshotDownloader(environment: environment, parallelism: jobs)

@@ -10,6 +10,7 @@ import ZImageServer
 
 /// `zimage serve`: the web UI and the HTTP APIs.
 public struct ServeCommand: AsyncParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the web UI, the native JSON API and A1111/OpenAI-compatible APIs.",
@@ -42,8 +43,10 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a running job's lease lasts; a job whose node died runs again elsewhere after this (1 to 3600).")
     var leaseSeconds: Double = 30
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Checks the options before `run` (ArgumentParser calls it first).
     public func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535") }
         guard (1...100_000).contains(maxQueue) else { throw ValidationError("--max-queue must be 1 to 100000") }
@@ -97,6 +100,7 @@ public struct ServeCommand: AsyncParsableCommand {
         return options
     }
 
+    /// Runs the command.
     public func run() async throws {
         var logger = Logger(label: "zimage")
         logger.logLevel = .info

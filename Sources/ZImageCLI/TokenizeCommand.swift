@@ -6,6 +6,7 @@ import ZImageTokenizer
 
 /// `zimage tokenize`: the token ids and pieces of a prompt, and its count against the 512 limit.
 public struct TokenizeCommand: ParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Show how a prompt is split into tokens, and whether it fits the 512-token limit.",
@@ -30,12 +31,15 @@ public struct TokenizeCommand: ParsableCommand {
     @Argument(help: "The text to tokenize.")
     var text: String?
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
+    /// Checks the options before `run` (ArgumentParser calls it first).
     public func validate() throws {
         if (text == nil) == (file == nil) { throw ValidationError("give the text as an argument or with --file, not both") }
     }
 
+    /// Runs the command.
     public func run() throws {
         let tokenizer = try BPETokenizer(path: (ModelLocator.resolve(model) as NSString)
             .appendingPathComponent("tokenizer/tokenizer.json"))

@@ -4,6 +4,7 @@ import ZImagePipeline
 /// The `zimage` command line: `generate`, `serve`, `inspect`, `tokenize`, `pull` and `devices`.
 @available(macOS 10.15, *)
 public struct ZImageCommand: AsyncParsableCommand {
+    /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "zimage",
         abstract: "Z-Image-Turbo text-to-image engine.",
@@ -12,5 +13,6 @@ public struct ZImageCommand: AsyncParsableCommand {
                       DevicesCommand.self, LoRAsCommand.self]
     )
 
+    /// An empty command; ArgumentParser fills in the options.
     public init() {}
 }

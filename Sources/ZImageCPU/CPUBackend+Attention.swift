@@ -56,6 +56,7 @@ extension CPUBackend {
         }
     }
 
+    /// See `Backend.rope`.
     public func rope(_ x: Tensor, cos: Tensor, sin: Tensor, layout: RoPELayout) throws -> Tensor {
         try checkCompute("rope", x, cos, sin)
         let perItem = try LayoutChecks.ropeTablesPerItem(x: x.shape, cos: cos.shape, sin: sin.shape)

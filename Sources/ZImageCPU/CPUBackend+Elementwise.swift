@@ -2,6 +2,7 @@ import Foundation
 import ZImageTensor
 
 extension CPUBackend {
+    /// See `Backend.binary`.
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         try checkCompute(op.rawValue, a, b)
         let geometry = try BroadcastGeometry(a.shape, b.shape, op: op.rawValue)
@@ -45,6 +46,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.affine`.
     public func affine(_ x: Tensor, scale: Float, shift: Float) throws -> Tensor {
         try checkCompute("affine", x)
         let source = try input(x, "affine")
@@ -56,6 +58,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.unary`.
     public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
         try checkCompute(op.rawValue, x)
         let source = try input(x, op.rawValue)
@@ -78,6 +81,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.cast`.
     public func cast(_ x: Tensor, to dtype: DType) throws -> Tensor {
         try checkCompute("cast", x)
         guard dtype.isComputeType else { throw TensorError.unsupportedDType(op: "cast", dtype: dtype) }

@@ -2,6 +2,7 @@ import ZImageTensor
 
 // Data-movement ops copy bytes, so they work for every dtype.
 extension CPUBackend {
+    /// See `Backend.concat`.
     public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
         let (shape, resolved) = try Movement.concatShape(tensors.map(\.shape), axis: axis)
         guard let dtype = tensors.first?.dtype, tensors.allSatisfy({ $0.dtype == dtype }) else {
@@ -21,6 +22,7 @@ extension CPUBackend {
         return out
     }
 
+    /// See `Backend.slice`.
     public func slice(_ x: Tensor, axis: Int, range: Range<Int>) throws -> Tensor {
         let resolved = try Movement.checkSlice(x.shape, axis: axis, range: range)
         var dims = x.shape.dims
@@ -36,6 +38,7 @@ extension CPUBackend {
         return out
     }
 
+    /// See `Backend.permute`.
     public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor {
         try Movement.checkPermutation(dims, rank: x.shape.rank)
         let outShape = Shape(dims.map { x.shape[$0] })
@@ -67,6 +70,7 @@ extension CPUBackend {
         return out
     }
 
+    /// See `Backend.upsampleNearest2x`.
     public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
         let out = try allocate(shape: LayoutChecks.upsampledShape(x.shape), dtype: x.dtype)
         let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
@@ -86,6 +90,7 @@ extension CPUBackend {
         return out
     }
 
+    /// See `Backend.embedding`.
     public func embedding(_ weight: Tensor, ids: Tensor) throws -> Tensor {
         let indices: [Int]
         switch ids.dtype {

@@ -2,6 +2,7 @@ import Foundation
 import ZImageTensor
 
 extension CPUBackend {
+    /// See `Backend.rmsNorm`.
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor {
         try checkCompute("rmsNorm", x, weight)
         let (rows, width) = try LastAxis.geometry(x.shape, op: "rmsNorm", parameters: [weight?.shape])
@@ -26,6 +27,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.layerNorm`.
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
         try checkCompute("layerNorm", x, weight, bias)
         let (rows, width) = try LastAxis.geometry(x.shape, op: "layerNorm", parameters: [weight?.shape, bias?.shape])
@@ -49,6 +51,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.groupNorm`.
     public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
         try checkCompute("groupNorm", x, weight, bias)
         let spatial = try LayoutChecks.groupNormSpatial(x.shape, groups: groups, weight: weight?.shape, bias: bias?.shape)
@@ -75,6 +78,7 @@ extension CPUBackend {
         return try out.finish()
     }
 
+    /// See `Backend.softmax`.
     public func softmax(_ x: Tensor) throws -> Tensor {
         try checkCompute("softmax", x)
         let (rows, width) = try LastAxis.geometry(x.shape, op: "softmax")

@@ -8,6 +8,7 @@ import ZImageTensor
 /// those types are widened a block of rows at a time inside `matmul`, so a model never keeps a full
 /// float32 copy of its weights. Work runs synchronously on the calling thread and `threads` helpers.
 public final class CPUBackend: Backend, HostMemoryBorrowing {
+    /// See `Backend.device`.
     public let device = Device.cpu
     /// Threads used by the loops and by OpenBLAS.
     public let threads: Int
@@ -28,6 +29,7 @@ public final class CPUBackend: Backend, HostMemoryBorrowing {
 
     // MARK: Memory
 
+    /// See `Backend.allocate`.
     public func allocate(shape: Shape, dtype: DType) throws -> Tensor {
         guard let count = Shape.checkedCount(shape.dims) else {
             throw TensorError.invalidArgument(op: "allocate", detail: "invalid shape \(shape)")
@@ -42,10 +44,12 @@ public final class CPUBackend: Backend, HostMemoryBorrowing {
         return Tensor(storage: storage, shape: shape, dtype: dtype)
     }
 
+    /// See `Backend.release`.
     public func release(address: UInt, byteCount: Int) {
         free(UnsafeMutableRawPointer(bitPattern: address))
     }
 
+    /// See `Backend.upload`.
     public func upload(_ bytes: UnsafeRawBufferPointer, shape: Shape, dtype: DType) throws -> Tensor {
         let tensor = try allocate(shape: shape, dtype: dtype)
         guard bytes.count == tensor.byteCount else {
@@ -55,6 +59,7 @@ public final class CPUBackend: Backend, HostMemoryBorrowing {
         return tensor
     }
 
+    /// See `Backend.download`.
     public func download(_ tensor: Tensor, into destination: UnsafeMutableRawBufferPointer) throws {
         guard destination.count == tensor.byteCount else {
             throw TensorError.shapeMismatch(op: "download", detail: "\(destination.count) bytes for \(tensor)")
@@ -64,6 +69,7 @@ public final class CPUBackend: Backend, HostMemoryBorrowing {
         }
     }
 
+    /// See `Backend.synchronize`.
     public func synchronize() throws {}
 
     /// Wraps host memory owned by `owner` (a memory-mapped file) as a tensor without copying.

@@ -33,34 +33,20 @@ public enum FusedReference {
 }
 
 extension FusedReference {
-    /// 8-bit RGB on the host, from the downloaded bytes in place.
+    /// 8-bit RGB on the host (the backend's GPU kernel is checked against this).
     public static func rgb8(_ backend: any Backend, _ pixels: Tensor) throws -> Tensor {
         guard pixels.shape.rank == 4, pixels.shape[0] == 1, pixels.shape[1] == 3 else {
             throw TensorError.shapeMismatch(op: "rgb8", detail: "\(pixels.shape), expected [1, 3, H, W]")
         }
         let (height, width) = (pixels.shape[2], pixels.shape[3])
         let plane = width * height
-        let raw = try pixels.toBytes()
+        guard pixels.dtype.isComputeType else { throw TensorError.unsupportedDType(op: "rgb8", dtype: pixels.dtype) }
+        let values = try pixels.toFloats()
         var bytes = [UInt8](repeating: 0, count: plane * 3)
-        try raw.withUnsafeBytes { source in
-            try bytes.withUnsafeMutableBufferPointer { out in
-                for channel in 0..<3 {
-                    for index in 0..<plane {
-                        let value: Float
-                        switch pixels.dtype {
-                        case .float32: value = source.load(fromByteOffset: 4 * (channel * plane + index), as: Float.self)
-                        case .bfloat16:
-                            value = Float(bitPattern: UInt32(source.load(fromByteOffset: 2 * (channel * plane + index),
-                                                                         as: UInt16.self)) << 16)
-                        case .float16:
-                            value = Float(Float16(bitPattern: source.load(fromByteOffset: 2 * (channel * plane + index),
-                                                                          as: UInt16.self)))
-                        default: throw TensorError.unsupportedDType(op: "rgb8", dtype: pixels.dtype)
-                        }
-                        let scaled = min(max(value / 2 + 0.5, 0), 1)
-                        out[index * 3 + channel] = UInt8((scaled * 255).rounded(.toNearestOrEven))
-                    }
-                }
+        for channel in 0..<3 {
+            for index in 0..<plane {
+                let scaled = min(max(values[channel * plane + index] / 2 + 0.5, 0), 1)
+                bytes[index * 3 + channel] = UInt8((scaled * 255).rounded(.toNearestOrEven))
             }
         }
         return try bytes.withUnsafeBytes { try backend.upload($0, shape: [height, width, 3], dtype: .uint8) }

@@ -185,13 +185,12 @@ enum CUDACheck {
             let codes = zip(try qc.values.toBytes(), try qg.values.toBytes()).filter { $0 != $1 }.count
             rows.append(Row(name: "fp8 row quantisation [300,3840]: differing codes", error: Double(codes), bound: 0.5))
             try check("fp8 row scales [300]", bound: 1e-7, qc.scales, qg.scales)
-            let (nw, gnw) = try pair([3840], .bfloat16), (ns, gns) = try pair([1, 3840], .bfloat16, scale: 0.3)
+            let (_, gnw) = try pair([3840], .bfloat16), (_, gns) = try pair([1, 3840], .bfloat16, scale: 0.3)
             let fused = try gpu.rmsNormScaledFloat8(device, weight: gnw, scale: gns, eps: 1e-5)
             let separate = try gpu.quantizeRowsFloat8(device.rmsNorm(weight: gnw, eps: 1e-5, scale: gns))
             let normCodes = zip(try fused.values.toBytes(), try separate.values.toBytes()).filter { $0 != $1 }.count
             rows.append(Row(name: "fp8 fused norm+quantisation vs the two kernels: differing codes",
                             error: Double(normCodes), bound: 0.5))
-            _ = (nw, ns)
             let (w, gw) = try pair([1024, 3840], .bfloat16, scale: 0.02), (b, gb) = try pair([1024], .bfloat16)
             let (wc, wg) = (try cpu.quantizeRowsFloat8(w), try gpu.quantizeRowsFloat8(gw))
             try check("fp8 linear+bias [300,3840]x[1024,3840]^T vs dequantised f32", bound: 1e-2,

@@ -129,7 +129,11 @@ public struct GenerateCommand: ParsableCommand {
         }
         let generated = Date()
         // ZIMAGE_PROFILE=1: the CUDA backend's per-stage, per-op table.
-        if let profile = pipeline.backend.profileReport() { note(profile) }
+        if let profile = pipeline.backend.profileReport() {
+            note(profile)
+            note("load: " + pipeline.loadTimings.map { "\($0.component) " + String(format: "%.2f s", $0.seconds) }
+                .joined(separator: ", "))
+        }
         var number = OutputNaming.nextNumber(in: output)
         for image in images {
             let path = (output as NSString).appendingPathComponent(String(format: "%05d-%llu.png", number, image.seed))

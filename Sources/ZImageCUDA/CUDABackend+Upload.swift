@@ -9,17 +9,38 @@ import ZImageTensor
 extension CUDABackend {
     /// Uploads at least this large are staged (smaller ones go straight to the driver).
     static let stagedUploadMinimum = 4 << 20
-    static let stagingChunkBytes = 32 << 20
-    /// Copying threads per chunk (the page-cache reads are the limit: more threads, more bandwidth).
-    static let stagingThreads = min(16, max(4, ProcessInfo.processInfo.activeProcessorCount))
+    /// Bytes a pinned buffer holds (`ZIMAGE_STAGING_CHUNK_MIB`, 4–512, for measurements).
+    static let stagingChunkBytes = environmentInteger("ZIMAGE_STAGING_CHUNK_MIB", in: 4...512, default: 32) << 20
+    /// Copying threads per chunk (the page-cache reads are the limit: more threads, more bandwidth;
+    /// `ZIMAGE_STAGING_THREADS`, 1–64, for measurements).
+    static let stagingThreads = environmentInteger("ZIMAGE_STAGING_THREADS", in: 1...64,
+                                                   default: min(16, max(4, ProcessInfo.processInfo.activeProcessorCount)))
     /// `ZIMAGE_STAGED_UPLOAD=0` sends every upload straight to the driver (for comparisons).
     static let stagedUploads = ProcessInfo.processInfo.environment["ZIMAGE_STAGED_UPLOAD"] != "0"
+
+    private static func environmentInteger(_ name: String, in range: ClosedRange<Int>, default value: Int) -> Int {
+        guard let text = ProcessInfo.processInfo.environment[name], let number = Int(text), range.contains(number)
+        else { return value }
+        return number
+    }
+
+    /// One line on the staged uploads so far (for the profile), nil when none ran.
+    func stagingReport() -> String? {
+        guard let staging, staging.sentBytes > 0 else { return nil }
+        return String(format: "staged uploads: %.2f GB sent; threads filling %.2f s (%.1f GB/s), waiting on DMA %.2f s "
+                      + "(%d threads, %d MiB chunks)", Double(staging.sentBytes) / 1e9, staging.fillSeconds,
+                      Double(staging.sentBytes) / 1e9 / max(staging.fillSeconds, 1e-9), staging.waitSeconds,
+                      Self.stagingThreads, Self.stagingChunkBytes >> 20)
+    }
 
     /// Two pinned host buffers and the events marking when their last DMA finished.
     final class StagingBuffers {
         let buffers: [UnsafeMutableRawPointer]
         let events: [OpaquePointer?]
         let driver: CUDADriver
+        /// Totals over this backend's staged uploads, for the profile: bytes sent, seconds the
+        /// threads spent filling buffers, seconds waiting for a buffer's previous DMA.
+        var sentBytes = 0, fillSeconds = 0.0, waitSeconds = 0.0
         init(driver: CUDADriver, bytes: Int) throws {
             self.driver = driver
             var buffers: [UnsafeMutableRawPointer] = [], events: [OpaquePointer?] = []
@@ -56,31 +77,18 @@ extension CUDABackend {
         guard bytes.count == tensor.count * 4 else {
             throw TensorError.shapeMismatch(op: "upload", detail: "\(bytes.count) bytes for \(shape) float32")
         }
-        let chunk = Self.stagingChunkBytes / 2   // elements a chunk (bf16 fills the buffer)
-        var done = 0, index = 0
-        while done < tensor.count {
-            let count = min(chunk, tensor.count - done)
-            let buffer = staging.buffers[index % 2], event = staging.events[index % 2]
-            try driver.check(driver.cuEventSynchronize(event), "cuEventSynchronize")
-            let threads = min(Self.stagingThreads, max(1, count / (1 << 18)))
-            let slice = (count + threads - 1) / threads
-            nonisolated(unsafe) let input = source + done * 4   // mapped tensors need not be 4-byte aligned
-            nonisolated(unsafe) let output = buffer.assumingMemoryBound(to: UInt16.self)
-            DispatchQueue.concurrentPerform(iterations: threads) { part in
-                let start = part * slice, end = min(count, start + slice)
-                var i = start
-                while i < end {
-                    let bits = input.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
-                    output[i] = (bits & 0x7fff_ffff) > 0x7f80_0000
-                        ? 0x7fc0 : UInt16(truncatingIfNeeded: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16)
-                    i += 1
-                }
+        nonisolated(unsafe) let input = source   // mapped tensors need not be 4-byte aligned
+        try stagedChunks(byteCount: tensor.count * 2, to: CUdeviceptr(tensor.address), staging: staging,
+                         unit: 2, grain: 1 << 19) { buffer, offset, range in
+            let output = buffer.assumingMemoryBound(to: UInt16.self)
+            var i = range.lowerBound / 2
+            let end = range.upperBound / 2, first = offset / 2
+            while i < end {
+                let bits = input.loadUnaligned(fromByteOffset: (first + i) * 4, as: UInt32.self)
+                output[i] = (bits & 0x7fff_ffff) > 0x7f80_0000
+                    ? 0x7fc0 : UInt16(truncatingIfNeeded: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16)
+                i += 1
             }
-            try driver.check(driver.cuMemcpyHtoDAsync(CUdeviceptr(tensor.address) + CUdeviceptr(done * 2), buffer,
-                                                      count * 2, stream), "cuMemcpyHtoDAsync")
-            try driver.check(driver.cuEventRecord(event, stream), "cuEventRecord")
-            done += count
-            index += 1
         }
         return tensor
     }
@@ -90,19 +98,39 @@ extension CUDABackend {
     /// on the device, so the caller may release `bytes`.
     func stagedUpload(_ bytes: UnsafeRawBufferPointer, to address: CUdeviceptr, staging: StagingBuffers) throws {
         guard let source = bytes.baseAddress else { return }
+        nonisolated(unsafe) let origin = source
+        try stagedChunks(byteCount: bytes.count, to: address, staging: staging, unit: 1, grain: 1 << 20) {
+            buffer, offset, range in
+            (buffer + range.lowerBound).copyMemory(from: origin + offset + range.lowerBound, byteCount: range.count)
+        }
+    }
+
+    /// The chunk loop both staged uploads share: `byteCount` device bytes at `address`, a chunk at
+    /// a time into the pinned buffer whose last DMA has finished, filled by up to `stagingThreads`
+    /// parts (`fill(buffer, chunk offset, byte range within the chunk)`, ranges in multiples of
+    /// `unit`, at least `grain` bytes a thread), then sent with an asynchronous copy while the next
+    /// chunk fills the other buffer.
+    private func stagedChunks(byteCount: Int, to address: CUdeviceptr, staging: StagingBuffers, unit: Int, grain: Int,
+                              fill: @Sendable (UnsafeMutableRawPointer, Int, Range<Int>) -> Void) throws {
         var offset = 0, index = 0
-        while offset < bytes.count {
-            let count = min(Self.stagingChunkBytes, bytes.count - offset)
+        while offset < byteCount {
+            let count = min(Self.stagingChunkBytes, byteCount - offset)
             let buffer = staging.buffers[index % 2], event = staging.events[index % 2]
+            let waitStart = DispatchTime.now().uptimeNanoseconds
             try driver.check(driver.cuEventSynchronize(event), "cuEventSynchronize")
-            let from = source + offset
-            let threads = min(Self.stagingThreads, max(1, count / (1 << 20)))
-            let slice = (count + threads - 1) / threads
-            nonisolated(unsafe) let (to, origin) = (buffer, from)
+            let fillStart = DispatchTime.now().uptimeNanoseconds
+            let threads = min(Self.stagingThreads, max(1, count / grain))
+            let slice = (count / unit + threads - 1) / threads * unit
+            nonisolated(unsafe) let target = buffer
+            let chunkOffset = offset
             DispatchQueue.concurrentPerform(iterations: threads) { part in
                 let start = part * slice, end = min(count, start + slice)
-                if start < end { (to + start).copyMemory(from: origin + start, byteCount: end - start) }
+                if start < end { fill(target, chunkOffset, start..<end) }
             }
+            let fillEnd = DispatchTime.now().uptimeNanoseconds
+            staging.waitSeconds += Double(fillStart - waitStart) / 1e9
+            staging.fillSeconds += Double(fillEnd - fillStart) / 1e9
+            staging.sentBytes += count
             try driver.check(driver.cuMemcpyHtoDAsync(address + CUdeviceptr(offset), buffer, count, stream),
                              "cuMemcpyHtoDAsync")
             try driver.check(driver.cuEventRecord(event, stream), "cuEventRecord")

@@ -26,7 +26,7 @@ public final class CUDABackend: Backend, ConvertingUpload {
     private var dnn: CUDNN?
     private var dnnTried = false
     private var sdpa: CUDNNAttention?
-    private var staging: StagingBuffers?
+    var staging: StagingBuffers?
     /// Set once cuBLASLt refuses outer-vector FP8 scales (or by `ZIMAGE_FP8_OWN_SCALES=1`): the
     /// row and column scales then go on in a pass of our own after an unscaled FP8 GEMM.
     var outerVectorScalesRefused = ProcessInfo.processInfo.environment["ZIMAGE_FP8_OWN_SCALES"] == "1"
@@ -78,7 +78,8 @@ public final class CUDABackend: Backend, ConvertingUpload {
 
     /// The profile table so far (nil when not profiling).
     public func profileReport() -> String? {
-        profiler?.report { try synchronize() }
+        guard let table = profiler?.report(synchronize: { try synchronize() }) else { return nil }
+        return [table, stagingReport()].compactMap { $0 }.joined(separator: "\n")
     }
 
     /// Runs `body`, timing it as op kind `op` when profiling (ops inside ops count to the outer one).

@@ -349,19 +349,21 @@ public enum CUDAKernels {
             extern "C" __global__ void gather_\(name)(const \(type)* table, const int* ids, \(type)* out, long long count, long long width) { gather_body<\(type)>(table, ids, out, count, width); }
             """)
         }
-        lines += KernelSources.files.map(\.source)
+        // One program: the headers (bf16.cuh) come first in KernelSources, so the files' own
+        // #include lines (there for CuPy, which compiles a file alone) are dropped.
+        lines += KernelSources.files.map { file in
+            file.source.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("#include \"") }.joined(separator: "\n")
+        }
         return lines.joined(separator: "\n")
     }
 
-    /// The embedded `.cu` files as (file name, text), for the staleness test.
+    /// The embedded `.cuh` and `.cu` files as (file name, text), for the staleness test.
     public static var embeddedFiles: [(name: String, source: String)] { KernelSources.files }
 
     /// The kernels of the `.cu` files (Kernels/, embedded in KernelSources).
     public static let fusedEntryPoints = [
-        "flash_attention_bf16_m64_n64", "flash_attention_bf16_m128_n64", "flash_attention_bf16_m128_n32_w4",
-        "flash_attention_bf16_m128_n64_w4", "flash_attention_bf16_m64_n128", "flash_attention_bf16_m64_n64_qr",
-        "flash_attention_bf16_m128_n64_qr", "flash_attention_bf16_m128_n32_w4_fx", "flash_attention_bf16_m128_n64_w4_fx",
-        "flash_attention_bf16_m64_n32_qr",
+        "flash_attention_bf16_m64_n64", "flash_attention_bf16_m128_n64_w4",
         "rms_norm_scale_bf16", "gated_rms_norm_residual_bf16", "rms_norm_rope_bf16", "silu_mul_bf16",
         "gn_partial_bf16", "gn_finalize", "gn_apply_bf16",
         "nchw_to_nhwc_b2", "nhwc_to_nchw_bf16", "nhwc_to_nchw_f16", "rgb8_bf16", "rgb8_f16", "rgb8_f32", "quantize_rows_e4m3_bf16", "quantize_rows_e4m3_bf16_r1", "quantize_rows_e4m3_bf16_r2",

@@ -78,6 +78,10 @@ public final class ZImagePipeline {
     public let shift: Float
     /// A short name for infotext (the model folder's name).
     public var modelName: String
+    /// Seconds each component took to load (host clock; the uploads are queued, so a component's
+    /// time includes waiting for the previous one's copies), for the profile. Empty when the
+    /// components came loaded.
+    public private(set) var loadTimings: [(component: String, seconds: Double)] = []
     /// The version written into infotexts and reported by the CLI and the server.
     public static let version = "zimage 0.1"
 
@@ -93,16 +97,24 @@ public final class ZImagePipeline {
         // The CPU backend computes on stored bf16/f32 weights directly; other backends (and bf16
         // runs, which the reference does on bf16-rounded weights) convert at load.
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
+        var clock = Date(), timings: [(component: String, seconds: Double)] = []
+        func lap(_ component: String) {
+            timings.append((component, Date().timeIntervalSince(clock)))
+            clock = Date()
+        }
         let tokenizerPath = try model.component("tokenizer").directory + "/tokenizer.json"
         tokenizer = try BPETokenizer(path: tokenizerPath)
+        lap("tokenizer")
         textEncoder = try Qwen3TextEncoder(
             configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
             weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
+        lap("text encoder")
         baseTransformer = try ZImageTransformer(
             configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                          from: model.component("transformer")),
             weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType,
             linearFormat: precision.transformerLinearFormat)
+        lap("transformer")
         transformer = baseTransformer
         let vaeConfiguration = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
                                                                  from: model.component("vae"))
@@ -111,6 +123,8 @@ public final class ZImagePipeline {
         encoder = VAEEncoder.isPresent(in: vaeWeights)
             ? try VAEEncoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
             : nil
+        lap("VAE")
+        loadTimings = timings
         shift = Float(try model.component("scheduler").config?["shift"] as? Double ?? 3)
         modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
     }

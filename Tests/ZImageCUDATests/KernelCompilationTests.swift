@@ -28,7 +28,7 @@ enum NVRTCForTests {
         #expect(cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]))
         let text = String(decoding: cubin, as: UTF8.self)
         for name in CUDAKernels.entryPoints { #expect(text.contains(name), "\(name) missing from the CUBIN") }
-        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3 + 30)
+        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3 + 22)
     }
 
     @Test(.enabled(if: NVRTCForTests.available))
@@ -99,7 +99,8 @@ enum NVRTCForTests {
     @Test func embeddedKernelsEqualTheCUFiles() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../Sources/ZImageCUDA/Kernels").standardized
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".cu") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".cu") || $0.hasSuffix(".cuh") }
+            .sorted { ($0.hasSuffix(".cuh") ? 0 : 1, $0) < ($1.hasSuffix(".cuh") ? 0 : 1, $1) }   // headers first
         #expect(files == CUDAKernels.embeddedFiles.map(\.name), "run tools/kernels/embed_kernels.py")
         for (name, source) in CUDAKernels.embeddedFiles {
             let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)

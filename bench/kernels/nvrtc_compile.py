@@ -16,7 +16,8 @@ def compile_file(path, arch="sm_90"):
     src = open(path).read().encode()
     prog = ctypes.c_void_p()
     assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, os.path.basename(path).encode(), 0, None, None) == 0
-    opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++17", b"-Xptxas", b"-v"]
+    kernels = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "ZImageCUDA", "Kernels")
+    opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++17", b"-Xptxas", b"-v", f"-I{kernels}".encode()]
     arr = (ctypes.c_char_p * len(opts))(*opts)
     rc = lib.nvrtcCompileProgram(prog, len(opts), arr)
     size = ctypes.c_size_t()

@@ -20,8 +20,8 @@ dev = "cuda"
 results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "checks": [], "timings": []}
 
 
-def module(name):
-    return cupy.RawModule(code=open(os.path.join(KERNELS, name)).read(), options=("--std=c++17",))
+def module(name, folder=KERNELS):
+    return cupy.RawModule(code=open(os.path.join(folder, name)).read(), options=("--std=c++17", f"-I{KERNELS}"))
 
 
 def ptr(t):
@@ -54,7 +54,8 @@ def check(name, error, bound, **extra):
 
 
 # ---------------------------------------------------------------- attention
-fa = module("flash_attention.cu")
+# Both launched variants and the tuning ones (bench/kernels/flash_attention_variants.cu includes the file).
+fa = module("flash_attention_variants.cu", folder=os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = {  # name: (BM, BN, threads)
     "flash_attention_bf16_m64_n64": (64, 64, 128),
     "flash_attention_bf16_m128_n64": (128, 64, 256),

@@ -8,31 +8,10 @@
 // - silu_mul_bf16:               y = r(r(silu(a)) · b)              (SwiGLU gate)
 // where r() rounds to bf16 and inv = rsqrt(mean(x²) + eps) in float32.
 //
-// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+// The bf16 helpers come from bf16.cuh (CuPy compiles the file alone with this folder on the
+// include path).
 
-__device__ __forceinline__ float fe_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
-__device__ __forceinline__ unsigned short fe_bf16(float value) {
-    unsigned u = __float_as_uint(value);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
-__device__ __forceinline__ float fe_round(float value) { return fe_float(fe_bf16(value)); }
-
-// Sum over the block (blockDim.x a multiple of 32, at most 1024).
-__device__ __forceinline__ float fe_block_sum(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    const int warps = blockDim.x >> 5;
-    for (int i = 0; i < warps; ++i) total += partial[i];
-    return total;
-}
+#include "bf16.cuh"
 
 // 8 bf16 at a time; rows must be 16-byte aligned (width % 8 == 0, checked by the host).
 struct fe_vec8 { unsigned short v[8]; };
@@ -55,9 +34,9 @@ __device__ __forceinline__ float fe_inverse_rms(const unsigned short* row, long 
     for (long long j = threadIdx.x * 8; j < width; j += blockDim.x * 8) {
         fe_vec8 x = fe_load8(row + j);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) { float f = fe_float(x.v[e]); sum += f * f; }
+        for (int e = 0; e < 8; ++e) { float f = bf16_to_float(x.v[e]); sum += f * f; }
     }
-    return rsqrtf(fe_block_sum(sum) / (float)width + eps);
+    return rsqrtf(block_sum_all(sum) / (float)width + eps);
 }
 
 // One block per row. weight [width] or null; scale [width] (shared by all rows) or null.
@@ -74,10 +53,10 @@ extern "C" __global__ void rms_norm_scale_bf16(const unsigned short* x, const un
         if (scale) s = fe_load8(scale + j);
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-            float n = fe_round(fe_float(v.v[e]) * inverse);
-            if (weight) n = fe_round(n * fe_float(w.v[e]));
-            if (scale) n = fe_round(n * fe_float(s.v[e]));
-            y.v[e] = fe_bf16(n);
+            float n = bf16_round(bf16_to_float(v.v[e]) * inverse);
+            if (weight) n = bf16_round(n * bf16_to_float(w.v[e]));
+            if (scale) n = bf16_round(n * bf16_to_float(s.v[e]));
+            y.v[e] = float_to_bf16(n);
         }
         fe_store8(destination + j, y);
     }
@@ -98,10 +77,10 @@ extern "C" __global__ void gated_rms_norm_residual_bf16(const unsigned short* x,
         if (gate) s = fe_load8(gate + j);
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-            float n = fe_round(fe_float(a.v[e]) * inverse);
-            if (weight) n = fe_round(n * fe_float(w.v[e]));
-            if (gate) n = fe_round(n * fe_float(s.v[e]));
-            y.v[e] = fe_bf16(fe_float(r.v[e]) + n);
+            float n = bf16_round(bf16_to_float(a.v[e]) * inverse);
+            if (weight) n = bf16_round(n * bf16_to_float(w.v[e]));
+            if (gate) n = bf16_round(n * bf16_to_float(s.v[e]));
+            y.v[e] = float_to_bf16(bf16_to_float(r.v[e]) + n);
         }
         fe_store8(destination + j, y);
     }
@@ -117,18 +96,18 @@ extern "C" __global__ void rms_norm_rope_bf16(const unsigned short* x, const uns
     if (row >= rows) return;
     const unsigned short* source = x + row * 128 + lane * 4;
     uint2 raw = *(const uint2*)source;
-    float v[4] = {fe_float(raw.x & 0xffff), fe_float(raw.x >> 16), fe_float(raw.y & 0xffff), fe_float(raw.y >> 16)};
+    float v[4] = {bf16_to_float(raw.x & 0xffff), bf16_to_float(raw.x >> 16), bf16_to_float(raw.y & 0xffff), bf16_to_float(raw.y >> 16)};
     float sum = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     const float inverse = rsqrtf(sum / 128.0f + eps);
     uint2 wraw = weight ? *(const uint2*)(weight + lane * 4) : make_uint2(0, 0);
-    const float w[4] = {fe_float(wraw.x & 0xffff), fe_float(wraw.x >> 16), fe_float(wraw.y & 0xffff),
-                        fe_float(wraw.y >> 16)};
+    const float w[4] = {bf16_to_float(wraw.x & 0xffff), bf16_to_float(wraw.x >> 16), bf16_to_float(wraw.y & 0xffff),
+                        bf16_to_float(wraw.y >> 16)};
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-        v[e] = fe_round(v[e] * inverse);
-        if (weight) v[e] = fe_round(v[e] * w[e]);
+        v[e] = bf16_round(v[e] * inverse);
+        if (weight) v[e] = bf16_round(v[e] * w[e]);
     }
     const long long token = row / heads;
     const float2 c = *(const float2*)(cosines + token * 64 + lane * 2);
@@ -136,8 +115,8 @@ extern "C" __global__ void rms_norm_rope_bf16(const unsigned short* x, const uns
     const float y0 = v[0] * c.x - v[1] * s.x, y1 = v[0] * s.x + v[1] * c.x;
     const float y2 = v[2] * c.y - v[3] * s.y, y3 = v[2] * s.y + v[3] * c.y;
     uint2 result;
-    result.x = fe_bf16(y0) | ((unsigned)fe_bf16(y1) << 16);
-    result.y = fe_bf16(y2) | ((unsigned)fe_bf16(y3) << 16);
+    result.x = float_to_bf16(y0) | ((unsigned)float_to_bf16(y1) << 16);
+    result.y = float_to_bf16(y2) | ((unsigned)float_to_bf16(y3) << 16);
     *(uint2*)(out + row * 128 + lane * 4) = result;
 }
 
@@ -149,8 +128,8 @@ extern "C" __global__ void silu_mul_bf16(const unsigned short* a, const unsigned
         fe_vec8 x = fe_load8(a + i), y = fe_load8(b + i), r;
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-            float f = fe_float(x.v[e]);
-            r.v[e] = fe_bf16(fe_round(f / (1.0f + expf(-f))) * fe_float(y.v[e]));
+            float f = bf16_to_float(x.v[e]);
+            r.v[e] = float_to_bf16(bf16_round(f / (1.0f + expf(-f))) * bf16_to_float(y.v[e]));
         }
         fe_store8(out + i, r);
     }

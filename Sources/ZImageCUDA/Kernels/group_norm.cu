@@ -7,15 +7,9 @@
 // 3. gn_apply_bf16: y = (x − mean)/σ · w + b rounded once to bf16 (PyTorch's bf16 GroupNorm), and
 //    with SiLU: r(silu(r(y))) as F.silu on the bf16 result.
 // Requires group sizes and chunk sizes that are multiples of 8 and spatial % 8 == 0 (checked by
-// the host); vectors of 8 bf16 never cross a channel. Self-contained for CuPy.
+// the host); vectors of 8 bf16 never cross a channel. The bf16 helpers come from bf16.cuh.
 
-__device__ __forceinline__ float gn_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
-__device__ __forceinline__ unsigned short gn_bf16(float value) {
-    unsigned u = __float_as_uint(value);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
+#include "bf16.cuh"
 
 __device__ __forceinline__ float gn_block_sum(float value, float* partial) {
 #pragma unroll
@@ -30,9 +24,9 @@ __device__ __forceinline__ float gn_block_sum(float value, float* partial) {
 }
 
 __device__ __forceinline__ void gn_unpack(uint4 raw, float* v) {
-    v[0] = gn_float(raw.x & 0xffff); v[1] = gn_float(raw.x >> 16); v[2] = gn_float(raw.y & 0xffff);
-    v[3] = gn_float(raw.y >> 16); v[4] = gn_float(raw.z & 0xffff); v[5] = gn_float(raw.z >> 16);
-    v[6] = gn_float(raw.w & 0xffff); v[7] = gn_float(raw.w >> 16);
+    v[0] = bf16_to_float(raw.x & 0xffff); v[1] = bf16_to_float(raw.x >> 16); v[2] = bf16_to_float(raw.y & 0xffff);
+    v[3] = bf16_to_float(raw.y >> 16); v[4] = bf16_to_float(raw.z & 0xffff); v[5] = bf16_to_float(raw.z >> 16);
+    v[6] = bf16_to_float(raw.w & 0xffff); v[7] = bf16_to_float(raw.w >> 16);
 }
 
 // partial [N·groups, chunks, 2] = (chunk mean, chunk M2).
@@ -93,15 +87,15 @@ extern "C" __global__ void gn_apply_bf16(const unsigned short* x, const float* s
         const long long channel = plane % channels;
         const long long group = plane / per_group;        // n·groups + g (channels = groups·per_group)
         const float mean = stats[group * 2], inverse = stats[group * 2 + 1];
-        const float w = weight ? gn_float(weight[channel]) : 1.0f, b = bias ? gn_float(bias[channel]) : 0.0f;
+        const float w = weight ? bf16_to_float(weight[channel]) : 1.0f, b = bias ? bf16_to_float(bias[channel]) : 0.0f;
         float v[8];
         gn_unpack(*(const uint4*)(x + i), v);
         unsigned short r[8];
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
             float y = (v[e] - mean) * inverse * w + b;
-            if (silu) { y = gn_float(gn_bf16(y)); y = y / (1.0f + expf(-y)); }
-            r[e] = gn_bf16(y);
+            if (silu) { y = bf16_to_float(float_to_bf16(y)); y = y / (1.0f + expf(-y)); }
+            r[e] = float_to_bf16(y);
         }
         uint4 packed;
         packed.x = r[0] | ((unsigned)r[1] << 16); packed.y = r[2] | ((unsigned)r[3] << 16);

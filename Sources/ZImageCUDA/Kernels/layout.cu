@@ -9,28 +9,13 @@
 // - nhwc_to_nchw_{bf16,f16}: out[n][c][p] = r(in[n][p][c] + bias[c])  (bias may be null)
 // Tiles of 64×64 elements through shared memory, so reads and writes are both coalesced.
 //
-// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+// The bf16 helpers come from bf16.cuh (CuPy compiles the file alone with this folder on the
+// include path).
+
+#include "bf16.cuh"
 
 #define LC_TILE 64
 #define LC_PITCH 66   // 33 words a row: the transposed reads hit 32 distinct banks
-
-__device__ __forceinline__ float lc_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
-__device__ __forceinline__ unsigned short lc_float_to_bf16(float value) {
-    unsigned u = __float_as_uint(value);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
-__device__ __forceinline__ float lc_f16_to_float(unsigned short bits) {
-    float value;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(bits));
-    return value;
-}
-__device__ __forceinline__ unsigned short lc_float_to_f16(float value) {
-    unsigned short bits;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(value));
-    return bits;
-}
 
 // Grid (ceil(P/64), ceil(C/64), N), 256 threads. in [N][C][P] → out [N][P][C].
 extern "C" __global__ void nchw_to_nhwc_b2(const unsigned short* in, unsigned short* out, long long channels,
@@ -68,8 +53,8 @@ __device__ __forceinline__ void nhwc_to_nchw_body(const unsigned short* in, unsi
         if (c >= channels || p >= plane) continue;
         unsigned short value = tile[tx][r];
         if (bias != nullptr) {
-            value = BF16 ? lc_float_to_bf16(lc_bf16_to_float(value) + lc_bf16_to_float(bias[c]))
-                         : lc_float_to_f16(lc_f16_to_float(value) + lc_f16_to_float(bias[c]));
+            value = BF16 ? float_to_bf16(bf16_to_float(value) + bf16_to_float(bias[c]))
+                         : float_to_f16(f16_to_float(value) + f16_to_float(bias[c]));
         }
         out[image + c * plane + p] = value;
     }
@@ -94,8 +79,8 @@ __device__ __forceinline__ void rgb8_body(const void* x, unsigned char* out, lon
         for (int c = 0; c < 3; ++c) {
             const long long i = c * plane + p;
             float v;
-            if (KIND == 0) v = lc_bf16_to_float(((const unsigned short*)x)[i]);
-            else if (KIND == 1) v = lc_f16_to_float(((const unsigned short*)x)[i]);
+            if (KIND == 0) v = bf16_to_float(((const unsigned short*)x)[i]);
+            else if (KIND == 1) v = f16_to_float(((const unsigned short*)x)[i]);
             else v = ((const float*)x)[i];
             const float s = fminf(fmaxf(__fadd_rn(__fmul_rn(v, 0.5f), 0.5f), 0.0f), 1.0f);
             out[p * 3 + c] = (unsigned char)rintf(__fmul_rn(s, 255.0f));

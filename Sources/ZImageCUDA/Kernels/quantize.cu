@@ -6,9 +6,10 @@
 // The encoding is done with integer steps (not cvt.satfinite, which needs sm_89) so that it
 // compiles for every architecture and equals the host's Float8E4M3.encode bit for bit.
 //
-// Self-contained (no headers) so CuPy's RawModule compiles it alone for tuning.
+// The bf16 helpers come from bf16.cuh (CuPy compiles the file alone with this folder on the
+// include path).
 
-__device__ __forceinline__ float qz_bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned)bits) << 16); }
+#include "bf16.cuh"
 
 __device__ __forceinline__ unsigned qz_e4m3(float value) {
     const unsigned bits = __float_as_uint(value);
@@ -38,6 +39,34 @@ __device__ __forceinline__ float qz_block_max(float value) {
     return total;
 }
 
+// Eight bf16 (one uint4) times `factor`, as eight e4m3 codes (one uint2) in the same order.
+__device__ __forceinline__ uint2 qz_pack8(uint4 raw, float factor) {
+    const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+    unsigned packed[2] = {0u, 0u};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const unsigned lo = qz_e4m3(bf16_to_float((unsigned short)(words[i] & 0xffffu)) * factor);
+        const unsigned hi = qz_e4m3(bf16_to_float((unsigned short)(words[i] >> 16)) * factor);
+        packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
+    }
+    return make_uint2(packed[0], packed[1]);
+}
+
+// The tail both register kernels share: the row's amax over the block, its scale written, and the
+// V groups of 8 a thread holds (group v at column (threadIdx.x + v·blockDim.x)·8) quantised.
+template <int V>
+__device__ __forceinline__ void qz_store_held(const uint4* held, float amax, unsigned char* out, float* scale,
+                                              long long columns) {
+    amax = qz_block_max(amax);
+    const float factor = amax > 0.0f ? 448.0f / amax : 1.0f;
+    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
+        if (c < columns) *(uint2*)(out + c) = qz_pack8(held[v], factor);
+    }
+}
+
 // One block a row (grid = rows), columns % 8 == 0 (checked by the host).
 extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsigned char* q, float* scale,
                                                    long long columns) {
@@ -49,8 +78,8 @@ extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsi
         const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu))));
-            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] >> 16))));
+            amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] & 0xffffu))));
+            amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
     amax = qz_block_max(amax);
@@ -58,15 +87,7 @@ extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsi
     if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
     for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
         const uint4 raw = *(const uint4*)(row + c);
-        const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
-        unsigned packed[2] = {0u, 0u};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * inverse);
-            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * inverse);
-            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
-        }
-        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
+        *(uint2*)(out + c) = qz_pack8(raw, inverse);
     }
 }
 
@@ -86,27 +107,11 @@ __device__ __forceinline__ void quantize_rows_registers(const unsigned short* x,
         const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu))));
-            amax = fmaxf(amax, fabsf(qz_bf16_to_float((unsigned short)(words[i] >> 16))));
+            amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] & 0xffffu))));
+            amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
-    amax = qz_block_max(amax);
-    const float inverse = amax > 0.0f ? 448.0f / amax : 1.0f;
-    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
-        if (c >= columns) continue;
-        const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
-        unsigned packed[2] = {0u, 0u};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * inverse);
-            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * inverse);
-            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
-        }
-        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
-    }
+    qz_store_held<V>(held, amax, out, scale, columns);
 }
 
 extern "C" __global__ void quantize_rows_e4m3_bf16_r1(const unsigned short* x, unsigned char* q, float* scale,
@@ -121,27 +126,6 @@ extern "C" __global__ void quantize_rows_e4m3_bf16_r4(const unsigned short* x, u
                                                       long long columns) {
     quantize_rows_registers<4>(x, q, scale, columns);
 }
-
-__device__ __forceinline__ float qz_block_sum(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total += partial[i];
-    return total;
-}
-
-__device__ __forceinline__ unsigned short qz_float_to_bf16(float value) {
-    unsigned u = __float_as_uint(value);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
-__device__ __forceinline__ float qz_round(float value) { return qz_bf16_to_float(qz_float_to_bf16(value)); }
 
 // rms_norm_scale_bf16 (fused_elementwise.cu) and quantize_rows_e4m3_bf16 in one kernel, for a norm
 // whose only reader is an FP8 linear layer: y = r(r(r(x·inv)·w)·s) stays in registers, then its row
@@ -162,11 +146,11 @@ __device__ __forceinline__ void rms_norm_scale_e4m3_body(const unsigned short* x
         const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-            const float f = qz_bf16_to_float((unsigned short)((words[i >> 1] >> (16 * (i & 1))) & 0xffffu));
+            const float f = bf16_to_float((unsigned short)((words[i >> 1] >> (16 * (i & 1))) & 0xffffu));
             sum += f * f;
         }
     }
-    const float inverse = rsqrtf(qz_block_sum(sum) / (float)width + eps);
+    const float inverse = rsqrtf(block_sum_all(sum) / (float)width + eps);
     float amax = 0.0f;
 #pragma unroll
     for (int v = 0; v < V; ++v) {
@@ -181,33 +165,17 @@ __device__ __forceinline__ void rms_norm_scale_e4m3_body(const unsigned short* x
             unsigned packed = 0u;
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
-                float n = qz_round(qz_bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * inverse);
-                if (weight) n = qz_round(n * qz_bf16_to_float((unsigned short)((ws[i] >> (16 * h)) & 0xffffu)));
-                if (scaleRow) n = qz_round(n * qz_bf16_to_float((unsigned short)((ss[i] >> (16 * h)) & 0xffffu)));
+                float n = bf16_round(bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * inverse);
+                if (weight) n = bf16_round(n * bf16_to_float((unsigned short)((ws[i] >> (16 * h)) & 0xffffu)));
+                if (scaleRow) n = bf16_round(n * bf16_to_float((unsigned short)((ss[i] >> (16 * h)) & 0xffffu)));
                 amax = fmaxf(amax, fabsf(n));
-                packed |= (unsigned)qz_float_to_bf16(n) << (16 * h);
+                packed |= (unsigned)float_to_bf16(n) << (16 * h);
             }
             words[i] = packed;
         }
         held[v] = make_uint4(words[0], words[1], words[2], words[3]);
     }
-    amax = qz_block_max(amax);
-    const float factor = amax > 0.0f ? 448.0f / amax : 1.0f;
-    if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-        const long long c = (threadIdx.x + (long long)v * blockDim.x) * 8;
-        if (c >= width) continue;
-        const unsigned words[4] = {held[v].x, held[v].y, held[v].z, held[v].w};
-        unsigned packed[2] = {0u, 0u};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const unsigned lo = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] & 0xffffu)) * factor);
-            const unsigned hi = qz_e4m3(qz_bf16_to_float((unsigned short)(words[i] >> 16)) * factor);
-            packed[i >> 1] |= (lo | (hi << 8)) << (16 * (i & 1));
-        }
-        *(uint2*)(out + c) = make_uint2(packed[0], packed[1]);
-    }
+    qz_store_held<V>(held, amax, out, scale, width);
 }
 
 extern "C" __global__ void rms_norm_scale_e4m3_bf16_r1(const unsigned short* x, const unsigned short* weight,
@@ -239,8 +207,8 @@ extern "C" __global__ void scale_rows_columns_bf16(unsigned short* y, const floa
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const long long c = c0 + 2 * i + h;
-                float v = qz_bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * rs * column[c];
-                if (bias != nullptr) v += qz_bf16_to_float(bias[c]);
+                float v = bf16_to_float((unsigned short)((words[i] >> (16 * h)) & 0xffffu)) * rs * column[c];
+                if (bias != nullptr) v += bf16_to_float(bias[c]);
                 unsigned u = __float_as_uint(v);
                 if ((u & 0x7fffffffu) > 0x7f800000u) u = 0x7fc00000u; else u += 0x7fffu + ((u >> 16) & 1u);
                 out |= (u >> 16) << (16 * h);

@@ -46,18 +46,36 @@ extension DynamicLibrary {
     /// cuDNN's engine libraries (hundreds of MB) and cuBLASLt, opened on a background thread so
     /// their loading overlaps the weights' upload instead of delaying the first image. Each is
     /// opened once more (and kept) by the code that uses it; dlopen's own lock orders the two.
+    /// A process that exits meanwhile (a bad `--model` after the backend came up) waits for the
+    /// `dlopen` in progress and opens nothing more: exiting while a library's initialisers run on
+    /// another thread crashed the process on its way out.
     static func preloadInBackground() {
         _ = preloadOnce
     }
 
+    private static let preloadLock = NSLock()
+    nonisolated(unsafe) private static var exiting = false
+
+    /// Opens `name` unless the process is exiting; false when it did not open (or must stop).
+    private static func preload(_ name: String) -> Bool {
+        preloadLock.lock()
+        defer { preloadLock.unlock() }
+        return !exiting && dlopen(name, RTLD_NOW | RTLD_LOCAL) != nil
+    }
+
     private static let preloadOnce: Void = {
+        atexit {
+            DynamicLibrary.preloadLock.lock()
+            DynamicLibrary.exiting = true
+            DynamicLibrary.preloadLock.unlock()
+        }
         Thread.detachNewThread {
-            for name in CUBLASLt.candidates where dlopen(name, RTLD_NOW | RTLD_LOCAL) != nil { break }
+            for name in CUBLASLt.candidates where preload(name) { break }
             // cuDNN opens its parts from its own folder (or the library path, for a bare soname).
-            guard let cudnn = CUDNN.candidates().first(where: { dlopen($0, RTLD_NOW | RTLD_LOCAL) != nil }) else { return }
+            guard let cudnn = CUDNN.candidates().first(where: { preload($0) }) else { return }
             let folder = cudnn.contains("/") ? String(cudnn[..<(cudnn.lastIndex(of: "/") ?? cudnn.endIndex)]) + "/" : ""
             for part in ["graph", "engines_precompiled", "engines_runtime_compiled", "heuristic", "ops", "cnn"] {
-                _ = dlopen(folder + "libcudnn_\(part).so.9", RTLD_NOW | RTLD_LOCAL)
+                _ = preload(folder + "libcudnn_\(part).so.9")
             }
         }
     }()

@@ -103,8 +103,7 @@ public final class ZImagePipeline {
             clock = Date()
         }
         let tokenizerPath = try model.component("tokenizer").directory + "/tokenizer.json"
-        tokenizer = try BPETokenizer(path: tokenizerPath)
-        lap("tokenizer")
+        let tokenizerLoad = BackgroundWork { try BPETokenizer(path: tokenizerPath) }   // parsed while the weights upload
         textEncoder = try Qwen3TextEncoder(
             configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
             weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
@@ -124,6 +123,8 @@ public final class ZImagePipeline {
             ? try VAEEncoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
             : nil
         lap("VAE")
+        tokenizer = try tokenizerLoad.result()
+        lap("tokenizer (wait)")
         loadTimings = timings
         shift = Float(try model.component("scheduler").config?["shift"] as? Double ?? 3)
         modelName = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent

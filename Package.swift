@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZImageTokenizerTests",
-            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImagePipeline", "ZImageTestSupport"]
+            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]
         ),
     ]
 )

@@ -101,4 +101,15 @@ import ZImageTestSupport
             try ZImageTransformer(configuration: transformer.configuration, parameters: store)
         }
     }
+
+    /// With `.float8` the image blocks' projections are quantised as the layers are built: the
+    /// output moves (the weights really are FP8) but stays near diffusers' dense one.
+    @Test func float8LayersAreQuantisedAtBuildAndStayClose() throws {
+        let fp8 = try ZImageTransformer(configuration: transformer.configuration, parameters: transformer.parameters,
+                                        linearFormat: .float8)
+        let caption = try fp8.prepareCaption(tensor("cap_feats"), activationDType: .float32)
+        let out = try fp8(tensor("x"), t: tensor("t").toFloats()[0], caption: caption)
+        let error = try relativeError(out, tensor("out"))
+        #expect(error > 1e-6 && error < 0.1, "fp8 transformer output: \(error)")
+    }
 }

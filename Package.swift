@@ -105,7 +105,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Fixture paths, relative error and seeded inputs shared by the tests and the bench.
-        .target(name: "ZImageTestSupport", swiftSettings: swiftSettings),
+        .target(name: "ZImageTestSupport", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ZImageBench",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageModels", "ZImageTokenizer",
@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZImageTokenizerTests",
-            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImagePipeline", "ZImageTestSupport"]
+            dependencies: ["ZImageTokenizer", "ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]
         ),
     ]
 )

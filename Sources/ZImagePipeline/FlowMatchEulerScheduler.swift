@@ -1,6 +1,6 @@
 /// The FlowMatch Euler schedule Z-Image-Turbo uses (diffusers 0.42.1
-/// `FlowMatchEulerDiscreteScheduler` with static shift 3 and the pipeline's default sigmas;
-/// spec §5.2). All arithmetic is float32 in the reference's order.
+/// `FlowMatchEulerDiscreteScheduler` with static shift 3 and the pipeline's default sigmas).
+/// All arithmetic is float32 in the reference's order.
 public struct FlowMatchEulerScheduler: Sendable, Equatable {
     /// σ for each step plus a final 0 (`steps + 1` values).
     public let sigmas: [Float]

@@ -55,7 +55,7 @@ public struct GeneratedImage: Sendable {
     }
 }
 
-/// Text to image with Z-Image-Turbo (diffusers `ZImagePipeline`, spec §5): prompt → template →
+/// Text to image with Z-Image-Turbo (diffusers `ZImagePipeline`): prompt → template →
 /// Qwen3 features → noise (torch-compatible, seed + i per image) → N FlowMatch Euler steps of the
 /// DiT (optionally with classifier-free guidance) → VAE decode → 8-bit RGB.
 ///
@@ -226,8 +226,8 @@ public final class ZImagePipeline {
         return try Self.rgb(pixels)
     }
 
-    /// `[1, 3, H, W]` in [−1, 1] → 8-bit RGB (spec §5.5), on the backend (`Backend.rgb8`: a GPU
-    /// sends 3 bytes a pixel instead of 3 floats and spends no host time on 3 M conversions).
+    /// `[1, 3, H, W]` in [−1, 1] → 8-bit RGB, on the backend (`Backend.rgb8`: a GPU sends 3 bytes a
+    /// pixel instead of 3 floats and spends no host time on 3 M conversions).
     public static func rgb(_ pixels: Tensor) throws -> RGBImage {
         let bytes = try pixels.backend.rgb8(pixels).toBytes()
         return RGBImage(width: pixels.shape[3], height: pixels.shape[2], pixels: bytes)

@@ -9,8 +9,11 @@ import ZImagePipeline
 
 /// Settings of `zimage serve`.
 public struct ServerOptions: Sendable {
+    /// The address to bind (`--host`).
     public var host = "127.0.0.1"
+    /// The TCP port to listen on (`--port`).
     public var port = 7860
+    /// The folder of the job database, images and `loras/` (`--data-dir`).
     public var dataDirectory: String
     /// Every request must carry this key; nil serves without one. An empty key is refused.
     public var apiKey: String?
@@ -34,6 +37,7 @@ public struct ServerOptions: Sendable {
     /// another node this long after (1 to 3600).
     public var leaseSeconds: Double = 30
 
+    /// The defaults, keeping jobs and images in `dataDirectory`.
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
     /// The base of the URLs this server hands out: `publicURL`, else `http://host:port`.
@@ -87,12 +91,15 @@ extension ServerOptions {
 
 /// A setting of `zimage serve` that cannot be used, with what to do instead.
 public struct ServerOptionsError: Error, CustomStringConvertible {
+    /// What is wrong and what to do instead.
     public var description: String
+    /// The error saying `description`.
     public init(_ description: String) { self.description = description }
 }
 
 /// Where the bundled web UI and OpenAPI document are.
 public enum ServerResources {
+    /// The bundled web UI folder, when the bundle has it.
     public static var publicDirectory: String? { Bundle.module.url(forResource: "public", withExtension: nil)?.path }
     static var openAPI: Data? {
         Bundle.module.url(forResource: "openapi", withExtension: "json").flatMap { try? Data(contentsOf: $0) }

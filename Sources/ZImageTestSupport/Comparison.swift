@@ -1,4 +1,6 @@
-/// ‖x − y‖ / ‖y‖ in float64 (METHOD.md's measure), `y` the reference. Different lengths, or NaN
+import ZImageTensor
+
+/// ‖x − y‖ / ‖y‖ in float64 (every parity test's measure), `y` the reference. Different lengths, or NaN
 /// where the other side has a number, give infinity (a poisoned, unwritten output fails); a NaN
 /// on both sides at the same place is equal. With an all-zero reference, the absolute norm.
 public func relativeError(_ x: [Float], _ y: [Float]) -> Double {
@@ -11,4 +13,10 @@ public func relativeError(_ x: [Float], _ y: [Float]) -> Double {
         reference += Double(v) * Double(v)
     }
     return reference == 0 ? difference.squareRoot() : (difference / reference).squareRoot()
+}
+
+/// `relativeError` of two tensors' values; infinity when their shapes differ.
+public func relativeError(_ a: Tensor, _ b: Tensor) throws -> Double {
+    guard a.shape == b.shape else { return .infinity }
+    return relativeError(try a.toFloats(), try b.toFloats())
 }

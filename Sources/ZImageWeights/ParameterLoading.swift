@@ -2,13 +2,21 @@ import ZImageTensor
 
 /// The parameters a model expects: key → shape, plus key prefixes it deliberately leaves unused
 /// (for example the VAE encoder, or the text encoder's last layer, which Z-Image never runs).
+/// The models make theirs from what their layers declare as they are built
+/// (`ZImageModels/Common/ParameterSource.swift`), so each key is written once, beside its layer.
 public struct ParameterSpec: Sendable {
+    /// Every expected key and its shape.
     public var shapes: [String: Shape]
+    /// Prefixes of keys the checkpoint may hold that the model leaves unused.
     public var ignoredPrefixes: [String]
+    /// The linear weights the layers hold in another format than the loaded dense tensor (FP8),
+    /// converted when the layers are built; absent keys are dense.
+    public var formats: [String: LinearWeightFormat]
 
-    public init(shapes: [String: Shape], ignoredPrefixes: [String] = []) {
+    public init(shapes: [String: Shape], ignoredPrefixes: [String] = [], formats: [String: LinearWeightFormat] = [:]) {
         self.shapes = shapes
         self.ignoredPrefixes = ignoredPrefixes
+        self.formats = formats
     }
 
     /// Checks `weights` against this spec: no missing key, no unknown key outside the ignored

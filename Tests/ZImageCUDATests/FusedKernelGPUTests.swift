@@ -36,10 +36,6 @@ struct FusedKernelGPUTests {
         return (host, try host.to(try #require(GPUForTests.backend)))
     }
 
-    func relativeError(_ a: Tensor, _ b: Tensor) throws -> Double {
-        ZImageTestSupport.relativeError(try a.toFloats(), try b.toFloats())
-    }
-
     @Test func normsAndGates() throws {
         let (x, gx) = try pair([77, 3840], .bfloat16, seed: 1), (y, gy) = try pair([77, 3840], .bfloat16, seed: 2)
         let (w, gw) = try pair([3840], .bfloat16, seed: 3), (s, gs) = try pair([1, 3840], .bfloat16, seed: 4, scale: 0.3)

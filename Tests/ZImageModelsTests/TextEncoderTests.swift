@@ -2,7 +2,6 @@ import Foundation
 import Testing
 import ZImageCPU
 import ZImageModels
-import ZImagePipeline
 import ZImageTensor
 import ZImageTokenizer
 import ZImageWeights
@@ -84,7 +83,7 @@ import ZImageTestSupport
     }
 
     /// Qwen3-4B as Z-Image uses it: layers 0…34 and the embeddings, 3,921,534,720 + 388,956,160
-    /// parameters (spec §1.5); layer 35 and the final norm stay on disk.
+    /// parameters; layer 35 and the final norm stay on disk.
     @Test func realConfigurationLoadsTheSpecParameters() {
         let qwen3 = Qwen3Configuration(hiddenSize: 2560, intermediateSize: 9728, numHiddenLayers: 36,
                                        numAttentionHeads: 32, numKeyValueHeads: 8, headDim: 128, rmsNormEps: 1e-6,

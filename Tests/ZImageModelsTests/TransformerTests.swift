@@ -65,7 +65,7 @@ import ZImageTestSupport
     }
 
     /// The real configuration's parameter list is the checkpoint's: 521 tensors, 6,154,908,736
-    /// parameters (spec §1.4–1.5; the same count diffusers' own model reports).
+    /// parameters (the count diffusers' own model reports).
     @Test func realConfigurationMatchesTheCheckpointLayout() {
         let spec = ZImageTransformer.parameterSpec(.zImageTurbo)
         #expect(spec.shapes.count == 521)
@@ -73,5 +73,43 @@ import ZImageTestSupport
         #expect(spec.shapes["layers.29.adaLN_modulation.0.weight"] == [15360, 256])
         #expect(spec.shapes["all_x_embedder.2-1.weight"] == [3840, 64])
         #expect(spec.shapes["context_refiner.1.adaLN_modulation.0.weight"] == nil)
+    }
+
+    /// FP8 is declared by the image-token blocks' projections only (2 noise-refiner and 30 main
+    /// blocks, 7 projections each); the keys and shapes are the dense model's.
+    @Test func float8IsDeclaredByTheImageBlocksProjections() {
+        let spec = ZImageTransformer.parameterSpec(.zImageTurbo, linearFormat: .float8)
+        #expect(spec.formats.count == (2 + 30) * 7)
+        #expect(spec.formats["layers.29.feed_forward.w2.weight"] == .float8)
+        #expect(spec.formats["noise_refiner.0.attention.to_q.weight"] == .float8)
+        #expect(spec.formats["context_refiner.0.attention.to_q.weight"] == nil)
+        #expect(spec.formats["layers.0.adaLN_modulation.0.weight"] == nil)
+        #expect(spec.shapes == ZImageTransformer.parameterSpec(.zImageTurbo).shapes)
+        #expect(ZImageTransformer.parameterSpec(.zImageTurbo).formats.isEmpty)
+    }
+
+    /// Building from a store (as after a LoRA merge) checks each tensor against the shape its
+    /// layer declares, naming the key.
+    @Test func aMisShapedStoredTensorIsNamed() throws {
+        var tensors = transformer.parameters.tensors
+        let key = "layers.0.feed_forward.w1.weight"
+        let original = try #require(tensors[key])
+        tensors[key] = try original.reshaped([original.count])
+        let store = ParameterStore(component: "transformer", tensors: tensors)
+        #expect(throws: WeightLoadingError.shapeMismatch(component: "transformer", key: key, expected: original.shape,
+                                                         found: [original.count])) {
+            try ZImageTransformer(configuration: transformer.configuration, parameters: store)
+        }
+    }
+
+    /// With `.float8` the image blocks' projections are quantised as the layers are built: the
+    /// output moves (the weights really are FP8) but stays near diffusers' dense one.
+    @Test func float8LayersAreQuantisedAtBuildAndStayClose() throws {
+        let fp8 = try ZImageTransformer(configuration: transformer.configuration, parameters: transformer.parameters,
+                                        linearFormat: .float8)
+        let caption = try fp8.prepareCaption(tensor("cap_feats"), activationDType: .float32)
+        let out = try fp8(tensor("x"), t: tensor("t").toFloats()[0], caption: caption)
+        let error = try relativeError(out, tensor("out"))
+        #expect(error > 1e-6 && error < 0.1, "fp8 transformer output: \(error)")
     }
 }

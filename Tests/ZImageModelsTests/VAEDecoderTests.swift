@@ -41,11 +41,10 @@ import ZImageTestSupport
         #expect(VAEDecoder.parameterSpec(configuration).shapes.keys.allSatisfy { $0.hasPrefix("decoder.") })
     }
 
-    /// The real configuration's decoder has the spec's 49,545,475 parameters (§1.5). The spec's
-    /// tensor count (110) is an estimate it marks as such; counting the architecture gives 138:
+    /// The real configuration's decoder has 49,545,475 parameters in 138 tensors:
     /// conv_in 2, mid ResNets 16, mid attention 10, up-block ResNets 96 + shortcuts 4, upsamplers 6,
     /// conv_norm_out 2, conv_out 2.
-    @Test func realConfigurationHasTheSpecCount() {
+    @Test func realConfigurationHasTheCheckpointCount() {
         #expect(VAEDecoder.parameterSpec(.zImageTurbo).shapes.count == 138)
         let parameters = VAEDecoder.parameterSpec(.zImageTurbo).shapes.values.reduce(0) { $0 + $1.count }
         #expect(parameters == 49_545_475)

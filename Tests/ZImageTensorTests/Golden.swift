@@ -29,12 +29,6 @@ struct OpGoldens {
     var cases: [String] { file.metadata["cases"]?.split(separator: ",").map(String.init) ?? [] }
 }
 
-/// ‖a − b‖ / ‖b‖ in float64 (with shape check), per METHOD.md.
-func relativeError(_ a: Tensor, _ b: Tensor, sourceLocation: SourceLocation = #_sourceLocation) throws -> Double {
-    #expect(a.shape == b.shape, "shape \(a.shape) vs \(b.shape)", sourceLocation: sourceLocation)
-    let x = try a.toFloats(), y = try b.toFloats()
-    return relativeError(x, y)
-}
 
 
 /// Largest distance in units of the last place between two bf16/f16 tensors' bit patterns.

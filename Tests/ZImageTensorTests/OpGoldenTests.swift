@@ -12,7 +12,9 @@ import ZImageTestSupport
     init() throws { golden = try OpGoldens() }
 
     func expectClose(_ result: Tensor, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let error = try relativeError(result, golden.tensor("\(name).out"), sourceLocation: sourceLocation)
+        let expected = try golden.tensor("\(name).out")
+        #expect(result.shape == expected.shape, "\(name): shape", sourceLocation: sourceLocation)
+        let error = try relativeError(result, expected)
         #expect(error < tolerance, "\(name): relative error \(error)", sourceLocation: sourceLocation)
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import ZImagePipeline
 import ZImageTokenizer
 import ZImageTestSupport
 

@@ -1,4 +1,4 @@
-/// `vae/config.json` of the FLUX-style `AutoencoderKL` (spec §1.3, §4).
+/// `vae/config.json` of the FLUX-style `AutoencoderKL`.
 ///
 /// Decoded as diffusers 0.42.1's `AutoencoderKL.__init__` reads it: its defaults for absent fields
 /// (`use_post_quant_conv` true, `mid_block_add_attention` true, `scaling_factor` 0.18215, …),

@@ -8,52 +8,41 @@ import ZImageWeights
 /// the decoder; its keys are the ones under `encoder.`.
 public final class VAEEncoder {
     public let configuration: AutoencoderConfiguration
-    private let convIn: VAEDecoder.Conv, convOut: VAEDecoder.Conv, normOut: VAEDecoder.GroupNorm
-    private let downBlocks: [(resnets: [VAEDecoder.ResnetBlock], downsample: VAEDecoder.Conv?)]
-    private let midResnets: [VAEDecoder.ResnetBlock]
-    private let midAttention: VAEDecoder.AttentionBlock?
+    private let modules: Modules<LoadedParameters>
 
-    /// The encoder's parameters; everything else in the file (decoder, quant convs) is ignored.
+    /// The encoder's layers, built from `Source`: each declares its keys (`encoder.…`) as it is built.
+    struct Modules<Source: ParameterSource> {
+        let convIn: VAEConv<Source>
+        let downBlocks: [VAESampleBlock<Source>]
+        let mid: VAEMidBlock<Source>
+        let normOut: VAEGroupNorm<Source>, convOut: VAEConv<Source>
+
+        init(_ source: Source, _ c: AutoencoderConfiguration) throws(Source.Failure) {
+            let groups = c.normNumGroups, channels = c.blockOutChannels, top = channels[channels.count - 1]
+            convIn = try VAEConv(source, "encoder.conv_in", input: c.inChannels, output: channels[0])
+            var blocks: [VAESampleBlock<Source>] = []
+            var previous = channels[0]
+            for (i, output) in channels.enumerated() {
+                blocks.append(try VAESampleBlock(source, "encoder.down_blocks.\(i)", input: previous, output: output,
+                                                 count: c.layersPerBlock, groups: groups,
+                                                 resampler: i < channels.count - 1 ? "downsamplers" : nil,
+                                                 resamplePadding: 0))
+                previous = output
+            }
+            downBlocks = blocks
+            mid = try VAEMidBlock(source, "encoder.mid_block", channels: top, groups: groups,
+                                  attention: c.midBlockAddAttention ?? true)
+            normOut = try VAEGroupNorm(source, "encoder.conv_norm_out", channels: top, groups: groups)
+            convOut = try VAEConv(source, "encoder.conv_out", input: top, output: 2 * c.latentChannels)
+        }
+    }
+
+    /// The encoder's parameters, as its layers declare them; everything else in the file
+    /// (decoder, quant convs) is ignored.
     public static func parameterSpec(_ c: AutoencoderConfiguration) -> ParameterSpec {
-        var shapes: [String: Shape] = [:]
-        func conv(_ prefix: String, _ input: Int, _ output: Int, kernel: Int = 3) {
-            shapes[prefix + ".weight"] = [output, input, kernel, kernel]
-            shapes[prefix + ".bias"] = [output]
-        }
-        func norm(_ prefix: String, _ channels: Int) {
-            shapes[prefix + ".weight"] = [channels]
-            shapes[prefix + ".bias"] = [channels]
-        }
-        func resnet(_ prefix: String, _ input: Int, _ output: Int) {
-            norm(prefix + ".norm1", input)
-            conv(prefix + ".conv1", input, output)
-            norm(prefix + ".norm2", output)
-            conv(prefix + ".conv2", output, output)
-            if input != output { conv(prefix + ".conv_shortcut", input, output, kernel: 1) }
-        }
-        let channels = c.blockOutChannels, top = channels[channels.count - 1]
-        conv("encoder.conv_in", c.inChannels, channels[0])
-        var previous = channels[0]
-        for (i, output) in channels.enumerated() {
-            for j in 0..<c.layersPerBlock {
-                resnet("encoder.down_blocks.\(i).resnets.\(j)", j == 0 ? previous : output, output)
-            }
-            if i < channels.count - 1 { conv("encoder.down_blocks.\(i).downsamplers.0.conv", output, output) }
-            previous = output
-        }
-        resnet("encoder.mid_block.resnets.0", top, top)
-        resnet("encoder.mid_block.resnets.1", top, top)
-        if c.midBlockAddAttention ?? true {
-            let prefix = "encoder.mid_block.attentions.0"
-            norm(prefix + ".group_norm", top)
-            for name in ["to_q", "to_k", "to_v", "to_out.0"] {
-                shapes[prefix + ".\(name).weight"] = [top, top]
-                shapes[prefix + ".\(name).bias"] = [top]
-            }
-        }
-        norm("encoder.conv_norm_out", top)
-        conv("encoder.conv_out", top, 2 * c.latentChannels)
-        return ParameterSpec(shapes: shapes, ignoredPrefixes: ["decoder.", "quant_conv.", "post_quant_conv."])
+        let declarations = ParameterDeclarations()
+        _ = Modules(declarations, c)
+        return declarations.spec(ignoring: ["decoder.", "quant_conv.", "post_quant_conv."])
     }
 
     /// Whether `weights` hold an encoder under diffusers names (BFL-named files keep their own
@@ -69,28 +58,7 @@ public final class VAEEncoder {
         }
         configuration = c
         let store = try Self.parameterSpec(c).load(from: weights, component: "vae encoder", on: backend, dtype: dtype)
-        let groups = c.normNumGroups, channels = c.blockOutChannels
-        convIn = try VAEDecoder.Conv(store, "encoder.conv_in")
-        var blocks: [(resnets: [VAEDecoder.ResnetBlock], downsample: VAEDecoder.Conv?)] = []
-        var previous = channels[0]
-        for (i, output) in channels.enumerated() {
-            let resnets = try (0..<c.layersPerBlock).map { j in
-                try VAEDecoder.ResnetBlock(store, "encoder.down_blocks.\(i).resnets.\(j)", groups: groups,
-                                           hasShortcut: (j == 0 ? previous : output) != output)
-            }
-            let downsample = i < channels.count - 1
-                ? try VAEDecoder.Conv(store, "encoder.down_blocks.\(i).downsamplers.0.conv", padding: 0) : nil
-            blocks.append((resnets, downsample))
-            previous = output
-        }
-        downBlocks = blocks
-        midResnets = try (0..<2).map {
-            try VAEDecoder.ResnetBlock(store, "encoder.mid_block.resnets.\($0)", groups: groups, hasShortcut: false)
-        }
-        midAttention = (c.midBlockAddAttention ?? true)
-            ? try VAEDecoder.AttentionBlock(store, "encoder.mid_block.attentions.0", groups: groups) : nil
-        normOut = try VAEDecoder.GroupNorm(store, "encoder.conv_norm_out", groups: groups)
-        convOut = try VAEDecoder.Conv(store, "encoder.conv_out")
+        modules = try Modules(LoadedParameters(store), c)
     }
 
     /// The moments `[N, 2·latent, H/f, W/f]` (mean, then log-variance) of pixels `x` `[N, 3, H, W]`
@@ -102,15 +70,12 @@ public final class VAEEncoder {
             throw TensorError.shapeMismatch(op: "vae encode",
                                             detail: "\(x.shape), expected [N, 3, H, W] with H, W multiples of \(factor)")
         }
-        var h = try convIn(x)
-        for block in downBlocks {
+        var h = try modules.convIn(x)
+        for block in modules.downBlocks {
             for resnet in block.resnets { h = try resnet(h) }
-            if let downsample = block.downsample { h = try downsample.stride2(Self.padRightBottom(h)) }
+            if let downsample = block.resample { h = try downsample.stride2(Self.padRightBottom(h)) }
         }
-        h = try midResnets[0](h)
-        if let midAttention { h = try midAttention(h) }
-        h = try midResnets[1](h)
-        return try convOut(normOut.silu(h))
+        return try modules.convOut(modules.normOut.silu(modules.mid(h)))
     }
 
     /// `F.pad(x, (0, 1, 0, 1))`: one zero column on the right, one zero row at the bottom.
@@ -123,9 +88,4 @@ public final class VAEEncoder {
                                      dtype: x.dtype)
         return try Tensor.concat([wider, row], axis: 2)
     }
-}
-
-extension VAEDecoder.Conv {
-    /// The convolution with stride 2 (the encoder's down-samplers).
-    func stride2(_ x: Tensor) throws -> Tensor { try x.conv2d(weight: weight, bias: bias, stride: 2, padding: padding) }
 }

@@ -2,24 +2,32 @@ import Foundation
 import ZImageTensor
 import ZImageWeights
 
-/// A PyTorch `Linear`: `x · weightᵀ + bias`, weight `[out, in]`, stored as `format` asks
+/// A PyTorch `Linear`: `x · weightᵀ + bias`, weight `[out, in]`, held as `format` asks
 /// (dense, or FP8 rows quantised at load).
-struct Linear {
-    let weight: LinearWeight
-    let bias: Tensor?
+struct Linear<Source: ParameterSource> {
+    let weight: Source.LinearValue
+    let bias: Source.Value?
 
-    init(_ store: ParameterStore, _ prefix: String, bias hasBias: Bool = false,
-         format: LinearWeightFormat = .dense) throws {
-        weight = try LinearWeight(store[prefix + ".weight"], format: format)
-        bias = hasBias ? try store[prefix + ".bias"] : nil
+    /// The layer at `prefix`: `prefix.weight` `[output, input]`, and `prefix.bias` `[output]` when
+    /// `bias`.
+    init(_ source: Source, _ prefix: String, input: Int, output: Int, bias hasBias: Bool = false,
+         format: LinearWeightFormat = .dense) throws(Source.Failure) {
+        weight = try source.linearWeight(prefix + ".weight", shape: [output, input], format: format)
+        if hasBias {
+            bias = try source.tensor(prefix + ".bias", shape: [output])
+        } else {
+            bias = nil
+        }
     }
+}
 
+extension Linear where Source == LoadedParameters {
     /// `x` in the form this layer's GEMM reads (quantised for FP8), to share between layers that
     /// read the same input.
     func prepare(_ x: Tensor) throws -> LinearActivation { try weight.prepare(x) }
 
     /// `norm(x) · scale` (RMSNorm) as this layer's input, quantised by the norm itself for FP8.
-    func prepare(rmsNormOf x: Tensor, _ norm: RMSNorm, scale: Tensor?) throws -> LinearActivation {
+    func prepare(rmsNormOf x: Tensor, _ norm: RMSNorm<Source>, scale: Tensor?) throws -> LinearActivation {
         try weight.prepareRMSNormalized(x, weight: norm.weight, scale: scale, eps: norm.eps)
     }
 
@@ -28,16 +36,18 @@ struct Linear {
     func callAsFunction(_ x: Tensor) throws -> Tensor { try weight.apply(prepare(x), bias: bias) }
 }
 
-/// RMSNorm over the last axis with a learned weight.
-struct RMSNorm {
-    let weight: Tensor
+/// RMSNorm over the last axis with a learned weight `prefix.weight` `[dimension]`.
+struct RMSNorm<Source: ParameterSource> {
+    let weight: Source.Value
     let eps: Float
 
-    init(_ store: ParameterStore, _ key: String, eps: Float) throws {
-        weight = try store[key]
+    init(_ source: Source, _ prefix: String, dimension: Int, eps: Float) throws(Source.Failure) {
+        weight = try source.tensor(prefix + ".weight", shape: [dimension])
         self.eps = eps
     }
+}
 
+extension RMSNorm where Source == LoadedParameters {
     func callAsFunction(_ x: Tensor) throws -> Tensor { try x.rmsNorm(weight: weight, eps: eps) }
 }
 

@@ -1,4 +1,4 @@
-/// The Qwen3 text encoder's `config.json` (Z-Image-Turbo: Qwen3-4B, spec §1.3).
+/// The Qwen3 text encoder's `config.json` (Z-Image-Turbo: Qwen3-4B).
 ///
 /// Decoded as transformers 5.23's `Qwen3Config` reads it: every field it reads, with its default
 /// when absent (or null), both the 4.x and 5.x spellings (`rope_theta` or `rope_parameters` /

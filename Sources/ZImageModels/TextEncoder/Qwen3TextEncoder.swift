@@ -2,7 +2,7 @@ import Foundation
 import ZImageTensor
 import ZImageWeights
 
-/// The Qwen3 decoder stack used as Z-Image's text encoder (transformers `Qwen3Model`, spec §2.4).
+/// The Qwen3 decoder stack used as Z-Image's text encoder (transformers `Qwen3Model`).
 ///
 /// Pre-norm layers: `h += o_proj(attention(rope(q_norm(q)), rope(k_norm(k)), v))` with a causal
 /// mask and grouped-query heads, then `h += down(silu(gate(x)) · up(x))`. Z-Image uses
@@ -13,37 +13,52 @@ public final class Qwen3TextEncoder {
     public let configuration: Qwen3Configuration
     /// Number of layers run (and loaded): all but the last.
     public let layerCount: Int
-    private let embedTokens: Tensor
-    private let layers: [Layer]
+    private let modules: Modules<LoadedParameters>
 
-    struct Layer {
-        let inputNorm: RMSNorm, postAttentionNorm: RMSNorm
-        let q: Linear, k: Linear, v: Linear, o: Linear
-        let qNorm: RMSNorm, kNorm: RMSNorm
-        let gate: Linear, up: Linear, down: Linear
+    /// The layers loaded, built from `Source`: each declares its keys (transformers' `model.`
+    /// names) as it is built.
+    struct Modules<Source: ParameterSource> {
+        let embedTokens: Source.Value
+        let layers: [Layer<Source>]
+
+        /// The embeddings and layers `0 ..< num_hidden_layers − 1`.
+        init(_ source: Source, _ c: Qwen3Configuration) throws(Source.Failure) {
+            embedTokens = try source.tensor("model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize])
+            var layers: [Layer<Source>] = []
+            for i in 0..<max(c.numHiddenLayers - 1, 0) { layers.append(try Layer(source, "model.layers.\(i).", c)) }
+            self.layers = layers
+        }
     }
 
-    /// The parameters loaded: embeddings and layers `0 ..< num_hidden_layers − 1`.
-    public static func parameterSpec(_ c: Qwen3Configuration) -> ParameterSpec {
-        let d = c.hiddenSize, hd = c.resolvedHeadDim
-        var shapes: [String: Shape] = ["model.embed_tokens.weight": [c.vocabSize, d]]
-        for i in 0..<(c.numHiddenLayers - 1) {
-            let p = "model.layers.\(i)."
-            shapes[p + "input_layernorm.weight"] = [d]
-            shapes[p + "post_attention_layernorm.weight"] = [d]
-            shapes[p + "self_attn.q_proj.weight"] = [c.numAttentionHeads * hd, d]
-            shapes[p + "self_attn.k_proj.weight"] = [c.numKeyValueHeads * hd, d]
-            shapes[p + "self_attn.v_proj.weight"] = [c.numKeyValueHeads * hd, d]
-            shapes[p + "self_attn.o_proj.weight"] = [d, c.numAttentionHeads * hd]
-            shapes[p + "self_attn.q_norm.weight"] = [hd]
-            shapes[p + "self_attn.k_norm.weight"] = [hd]
-            shapes[p + "mlp.gate_proj.weight"] = [c.intermediateSize, d]
-            shapes[p + "mlp.up_proj.weight"] = [c.intermediateSize, d]
-            shapes[p + "mlp.down_proj.weight"] = [d, c.intermediateSize]
+    struct Layer<Source: ParameterSource> {
+        let inputNorm: RMSNorm<Source>, postAttentionNorm: RMSNorm<Source>
+        let q: Linear<Source>, k: Linear<Source>, v: Linear<Source>, o: Linear<Source>
+        let qNorm: RMSNorm<Source>, kNorm: RMSNorm<Source>
+        let gate: Linear<Source>, up: Linear<Source>, down: Linear<Source>
+
+        init(_ source: Source, _ prefix: String, _ c: Qwen3Configuration) throws(Source.Failure) {
+            let d = c.hiddenSize, hd = c.resolvedHeadDim, eps = Float(c.rmsNormEps)
+            let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, f = c.intermediateSize
+            inputNorm = try RMSNorm(source, prefix + "input_layernorm", dimension: d, eps: eps)
+            postAttentionNorm = try RMSNorm(source, prefix + "post_attention_layernorm", dimension: d, eps: eps)
+            q = try Linear(source, prefix + "self_attn.q_proj", input: d, output: queries)
+            k = try Linear(source, prefix + "self_attn.k_proj", input: d, output: keys)
+            v = try Linear(source, prefix + "self_attn.v_proj", input: d, output: keys)
+            o = try Linear(source, prefix + "self_attn.o_proj", input: queries, output: d)
+            qNorm = try RMSNorm(source, prefix + "self_attn.q_norm", dimension: hd, eps: eps)
+            kNorm = try RMSNorm(source, prefix + "self_attn.k_norm", dimension: hd, eps: eps)
+            gate = try Linear(source, prefix + "mlp.gate_proj", input: d, output: f)
+            up = try Linear(source, prefix + "mlp.up_proj", input: d, output: f)
+            down = try Linear(source, prefix + "mlp.down_proj", input: f, output: d)
         }
-        return ParameterSpec(shapes: shapes, ignoredPrefixes: [
-            "model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head.",
-        ])
+    }
+
+    /// The parameters loaded, as the layers declare them: embeddings and layers
+    /// `0 ..< num_hidden_layers − 1`; the last layer, the final norm and the head are ignored.
+    public static func parameterSpec(_ c: Qwen3Configuration) -> ParameterSpec {
+        let declarations = ParameterDeclarations()
+        _ = Modules(declarations, c)
+        return declarations.spec(ignoring: ["model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head."])
     }
 
     /// Loads the encoder from a checkpoint, verified against `parameterSpec`. `dtype` converts the
@@ -57,20 +72,7 @@ public final class Qwen3TextEncoder {
         let spec = Self.parameterSpec(configuration)
         let store = try spec.load(from: Self.canonicalKeys(weights, spec: spec), component: "text_encoder",
                                   on: backend, dtype: dtype)
-        let eps = Float(configuration.rmsNormEps)
-        embedTokens = try store["model.embed_tokens.weight"]
-        layers = try (0..<layerCount).map { i in
-            let p = "model.layers.\(i)."
-            return Layer(
-                inputNorm: try RMSNorm(store, p + "input_layernorm.weight", eps: eps),
-                postAttentionNorm: try RMSNorm(store, p + "post_attention_layernorm.weight", eps: eps),
-                q: try Linear(store, p + "self_attn.q_proj"), k: try Linear(store, p + "self_attn.k_proj"),
-                v: try Linear(store, p + "self_attn.v_proj"), o: try Linear(store, p + "self_attn.o_proj"),
-                qNorm: try RMSNorm(store, p + "self_attn.q_norm.weight", eps: eps),
-                kNorm: try RMSNorm(store, p + "self_attn.k_norm.weight", eps: eps),
-                gate: try Linear(store, p + "mlp.gate_proj"), up: try Linear(store, p + "mlp.up_proj"),
-                down: try Linear(store, p + "mlp.down_proj"))
-        }
+        modules = try Modules(LoadedParameters(store), configuration)
     }
 
     /// The checkpoint's keys in `Qwen3ForCausalLM` form (`model.` prefix), as transformers 5 matches
@@ -90,11 +92,11 @@ public final class Qwen3TextEncoder {
     /// `hidden_states[-2]` for one sequence of token ids: `[L, hidden]` in `activationDType`.
     public func encode(ids: [Int32], activationDType: DType = .float32) throws -> Tensor {
         guard !ids.isEmpty else { throw TensorError.invalidArgument(op: "text encoder", detail: "no tokens") }
-        let backend = embedTokens.backend
+        let backend = modules.embedTokens.backend
         let c = configuration, length = ids.count, hd = c.resolvedHeadDim
         let (cos, sin) = try ropeTables(length: length, backend: backend)
-        var h = try embedTokens.embedding(backend.tensor(ids: ids, shape: [length])).cast(to: activationDType)
-        for layer in layers {
+        var h = try modules.embedTokens.embedding(backend.tensor(ids: ids, shape: [length])).cast(to: activationDType)
+        for layer in modules.layers {
             let x = try layer.inputNorm(h)
             let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)

@@ -1,7 +1,7 @@
 import Foundation
 import ZImageTensor
 
-/// The DiT's 3-axis rotary embedding (spec §3.5): per axis a with width d_a, ω_k = 1 / θ^(2k/d_a)
+/// The DiT's 3-axis rotary embedding (diffusers' `RopeEmbedder`): per axis a with width d_a, ω_k = 1 / θ^(2k/d_a)
 /// in float64, angle = float32(position · ω_k), cos/sin in float32; a token's 64 pair factors are
 /// axis 0's, then axis 1's, then axis 2's.
 struct ZImageRoPE {

@@ -2,7 +2,7 @@ import Foundation
 import ZImageTensor
 import ZImageWeights
 
-/// `ZImageTransformer2DModel`, the single-stream DiT (diffusers 0.42.1, basic non-Omni path; spec §3).
+/// `ZImageTransformer2DModel`, the single-stream DiT (diffusers 0.42.1, basic non-Omni path).
 ///
 /// One call denoises one latent `[16, 1, H, W]` against one caption `[L, cap_feat_dim]`. Items of a
 /// batch run one after another; for a single item the reference uses no attention mask, and the
@@ -16,15 +16,10 @@ public final class ZImageTransformer {
     /// The tensors the layers were built from, by diffusers key.
     public let parameters: ParameterStore
     static let sequenceMultiple = 32
+    /// Sinusoid frequencies of the timestep embedding (a cos and a sin each).
+    static let timestepFrequencies = 128
 
-    private let timestepMLP1: Linear, timestepMLP2: Linear
-    private let captionNorm: RMSNorm, captionLinear: Linear
-    private let xEmbedder: Linear
-    private let xPadToken: Tensor, captionPadToken: Tensor
-    private let noiseRefiner: [ZImageTransformerBlock]
-    private let contextRefiner: [ZImageTransformerBlock]
-    private let layers: [ZImageTransformerBlock]
-    private let finalModulation: Linear, finalLinear: Linear
+    private let modules: Modules<LoadedParameters>
     private let rope: ZImageRoPE
     /// The image stream's RoPE tables of the last (grid, caption length, backend): the same at
     /// every step of a generation, and 4096 × 64 cos/sin pairs on the host at 1024².
@@ -35,29 +30,59 @@ public final class ZImageTransformer {
         let backend: ObjectIdentifier
     }
 
-    /// Every parameter the model has, by diffusers key.
-    public static func parameterSpec(_ c: ZImageTransformerConfiguration) -> ParameterSpec {
-        let d = c.dim, key = c.patchKey
-        var shapes: [String: Shape] = [
-            "all_x_embedder.\(key).weight": [d, c.patchFeatures], "all_x_embedder.\(key).bias": [d],
-            "t_embedder.mlp.0.weight": [1024, 256], "t_embedder.mlp.0.bias": [1024],
-            "t_embedder.mlp.2.weight": [c.adaLNDim, 1024], "t_embedder.mlp.2.bias": [c.adaLNDim],
-            "cap_embedder.0.weight": [c.capFeatDim],
-            "cap_embedder.1.weight": [d, c.capFeatDim], "cap_embedder.1.bias": [d],
-            "x_pad_token": [1, d], "cap_pad_token": [1, d],
-            "all_final_layer.\(key).adaLN_modulation.1.weight": [d, c.adaLNDim],
-            "all_final_layer.\(key).adaLN_modulation.1.bias": [d],
-            "all_final_layer.\(key).linear.weight": [c.patchFeatures, d],
-            "all_final_layer.\(key).linear.bias": [c.patchFeatures],
-        ]
-        for i in 0..<c.nRefinerLayers {
-            shapes.merge(ZImageTransformerBlock.parameterShapes("noise_refiner.\(i).", c, modulated: true)) { a, _ in a }
-            shapes.merge(ZImageTransformerBlock.parameterShapes("context_refiner.\(i).", c, modulated: false)) { a, _ in a }
+    /// The model's layers, built from `Source`: each layer declares its keys (diffusers names) as
+    /// it is built, so this is both the model and its parameter list.
+    struct Modules<Source: ParameterSource> {
+        let timestepMLP1: Linear<Source>, timestepMLP2: Linear<Source>
+        let captionNorm: RMSNorm<Source>, captionLinear: Linear<Source>
+        let xEmbedder: Linear<Source>
+        let xPadToken: Source.Value, captionPadToken: Source.Value
+        let noiseRefiner: [ZImageTransformerBlock<Source>]
+        let contextRefiner: [ZImageTransformerBlock<Source>]
+        let layers: [ZImageTransformerBlock<Source>]
+        let finalModulation: Linear<Source>, finalLinear: Linear<Source>
+
+        /// `linearFormat` is the image-token blocks' (noise refiner and main layers); the caption
+        /// refiner, embedders and modulations stay dense.
+        init(_ source: Source, _ c: ZImageTransformerConfiguration, linearFormat: LinearWeightFormat)
+            throws(Source.Failure) {
+            let d = c.dim, key = c.patchKey, frequencies = ZImageTransformer.timestepFrequencies
+            timestepMLP1 = try Linear(source, "t_embedder.mlp.0", input: 2 * frequencies, output: 1024, bias: true)
+            timestepMLP2 = try Linear(source, "t_embedder.mlp.2", input: 1024, output: c.adaLNDim, bias: true)
+            captionNorm = try RMSNorm(source, "cap_embedder.0", dimension: c.capFeatDim, eps: Float(c.normEps))
+            captionLinear = try Linear(source, "cap_embedder.1", input: c.capFeatDim, output: d, bias: true)
+            xEmbedder = try Linear(source, "all_x_embedder.\(key)", input: c.patchFeatures, output: d, bias: true)
+            xPadToken = try source.tensor("x_pad_token", shape: [1, d])
+            captionPadToken = try source.tensor("cap_pad_token", shape: [1, d])
+            var noiseRefiner: [ZImageTransformerBlock<Source>] = [], contextRefiner = noiseRefiner, layers = noiseRefiner
+            for i in 0..<c.nRefinerLayers {
+                noiseRefiner.append(try ZImageTransformerBlock(source, "noise_refiner.\(i).", c, modulated: true,
+                                                               linearFormat: linearFormat))
+            }
+            for i in 0..<c.nRefinerLayers {
+                contextRefiner.append(try ZImageTransformerBlock(source, "context_refiner.\(i).", c, modulated: false))
+            }
+            for i in 0..<c.nLayers {
+                layers.append(try ZImageTransformerBlock(source, "layers.\(i).", c, modulated: true,
+                                                         linearFormat: linearFormat))
+            }
+            self.noiseRefiner = noiseRefiner
+            self.contextRefiner = contextRefiner
+            self.layers = layers
+            finalModulation = try Linear(source, "all_final_layer.\(key).adaLN_modulation.1", input: c.adaLNDim,
+                                         output: d, bias: true)
+            finalLinear = try Linear(source, "all_final_layer.\(key).linear", input: d, output: c.patchFeatures,
+                                     bias: true)
         }
-        for i in 0..<c.nLayers {
-            shapes.merge(ZImageTransformerBlock.parameterShapes("layers.\(i).", c, modulated: true)) { a, _ in a }
-        }
-        return ParameterSpec(shapes: shapes)
+    }
+
+    /// Every parameter the model has, by diffusers key, as its layers declare them; `linearFormat`
+    /// marks the weights held as FP8 (`ParameterSpec.formats`).
+    public static func parameterSpec(_ c: ZImageTransformerConfiguration,
+                                     linearFormat: LinearWeightFormat = .dense) -> ParameterSpec {
+        let declarations = ParameterDeclarations()
+        _ = Modules(declarations, c, linearFormat: linearFormat)
+        return declarations.spec()
     }
 
     /// Loads the transformer, verified against `parameterSpec`; `dtype` converts the weights at
@@ -81,25 +106,7 @@ public final class ZImageTransformer {
         configuration = c
         parameters = store
         self.linearFormat = linearFormat
-        let key = c.patchKey
-        timestepMLP1 = try Linear(store, "t_embedder.mlp.0", bias: true)
-        timestepMLP2 = try Linear(store, "t_embedder.mlp.2", bias: true)
-        captionNorm = try RMSNorm(store, "cap_embedder.0.weight", eps: Float(c.normEps))
-        captionLinear = try Linear(store, "cap_embedder.1", bias: true)
-        xEmbedder = try Linear(store, "all_x_embedder.\(key)", bias: true)
-        xPadToken = try store["x_pad_token"]
-        captionPadToken = try store["cap_pad_token"]
-        noiseRefiner = try (0..<c.nRefinerLayers).map {
-            try ZImageTransformerBlock(store, "noise_refiner.\($0).", c, modulated: true, linearFormat: linearFormat)
-        }
-        contextRefiner = try (0..<c.nRefinerLayers).map {
-            try ZImageTransformerBlock(store, "context_refiner.\($0).", c, modulated: false)
-        }
-        layers = try (0..<c.nLayers).map {
-            try ZImageTransformerBlock(store, "layers.\($0).", c, modulated: true, linearFormat: linearFormat)
-        }
-        finalModulation = try Linear(store, "all_final_layer.\(key).adaLN_modulation.1", bias: true)
-        finalLinear = try Linear(store, "all_final_layer.\(key).linear", bias: true)
+        modules = try Modules(LoadedParameters(store), c, linearFormat: linearFormat)
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
@@ -148,10 +155,10 @@ public final class ZImageTransformer {
         }
         features.backend.beginStage("caption")
         let length = features.shape[0], paddedLength = Self.padded(length)
-        var tokens = try captionLinear(captionNorm(features.cast(to: activationDType)))
-        tokens = try padRows(tokens, to: paddedLength, with: captionPadToken.cast(to: activationDType))
+        var tokens = try modules.captionLinear(modules.captionNorm(features.cast(to: activationDType)))
+        tokens = try padRows(tokens, to: paddedLength, with: modules.captionPadToken.cast(to: activationDType))
         let (cos, sin) = try rope.tables((0..<paddedLength).map { ($0 + 1, 0, 0) }, backend: features.backend)
-        for block in contextRefiner { tokens = try block(tokens, cos: cos, sin: sin, modulation: nil) }
+        for block in modules.contextRefiner { tokens = try block(tokens, cos: cos, sin: sin, modulation: nil) }
         return PreparedCaption(tokens: tokens, length: length, cos: cos, sin: sin)
     }
 
@@ -163,10 +170,10 @@ public final class ZImageTransformer {
 
     // MARK: Timestep
 
-    /// The timestep conditioning `c` `[1, adaLN]` for model time `t` ∈ [0, 1] (spec §3.3 step 1):
+    /// The timestep conditioning `c` `[1, adaLN]` for model time `t` ∈ [0, 1] (diffusers' `TimestepEmbedder`):
     /// a [cos, sin] sinusoid of t·t_scale with ω_j = exp(−ln(10000)·j/128), then the MLP.
     public func timestepEmbedding(_ t: Float, activationDType: DType, backend: any Backend) throws -> Tensor {
-        let half = 128
+        let half = Self.timestepFrequencies
         let scaled = t * Float(configuration.tScale)
         let logPeriod = Float(-Foundation.log(10000.0))
         var embedding = [Float](repeating: 0, count: 2 * half)
@@ -177,7 +184,7 @@ public final class ZImageTransformer {
             embedding[half + j] = Foundation.sin(argument)
         }
         let input = try backend.tensor(embedding, shape: [1, 2 * half], dtype: activationDType)
-        return try timestepMLP2(timestepMLP1(input).silu())
+        return try modules.timestepMLP2(modules.timestepMLP1(input).silu())
     }
 
     // MARK: Forward
@@ -199,26 +206,27 @@ public final class ZImageTransformer {
         // Patchify, channel fastest: [C, Ht, pH, Wt, pW] → [Ht, Wt, pH, pW, C].
         let patches = try latent.cast(to: activationDType).reshaped([c.inChannels, ht, p, wt, p])
             .permuted([1, 3, 2, 4, 0]).reshaped([imageTokens, c.patchFeatures])
-        var x = try padRows(xEmbedder(patches), to: paddedImage, with: xPadToken.cast(to: activationDType))
+        var x = try padRows(modules.xEmbedder(patches), to: paddedImage,
+                            with: modules.xPadToken.cast(to: activationDType))
 
         let (imageCos, imageSin) = try imageRoPE(rows: ht, columns: wt, padded: paddedImage,
                                                  captionLength: caption.paddedLength, backend: backend)
 
-        let refinerModulations = try noiseRefiner.map { try $0.modulation(for: conditioning) }
-        for (block, modulation) in zip(noiseRefiner, refinerModulations) {
+        let refinerModulations = try modules.noiseRefiner.map { try $0.modulation(for: conditioning) }
+        for (block, modulation) in zip(modules.noiseRefiner, refinerModulations) {
             x = try block(x, cos: imageCos, sin: imageSin, modulation: modulation)
         }
         // Unified sequence: image first, then caption.
         var unified = try Tensor.concat([x, caption.tokens], axis: 0)
         let cos = try Tensor.concat([imageCos, caption.cos], axis: 0)
         let sin = try Tensor.concat([imageSin, caption.sin], axis: 0)
-        for block in layers {
+        for block in modules.layers {
             unified = try block(unified, cos: cos, sin: sin, modulation: block.modulation(for: conditioning))
         }
         // Final layer: LayerNorm (no affine, eps 1e-6) · (1 + Linear(SiLU(c))), then the projection.
-        let scale = try finalModulation(conditioning.silu()).affine(scale: 1, shift: 1)
+        let scale = try modules.finalModulation(conditioning.silu()).affine(scale: 1, shift: 1)
         let image = try unified.rows(0..<imageTokens)
-        let out = try finalLinear(image.layerNorm(eps: 1e-6) * scale)
+        let out = try modules.finalLinear(image.layerNorm(eps: 1e-6) * scale)
         // Unpatchify: [Ht, Wt, pH, pW, C] → [C, Ht, pH, Wt, pW].
         return try out.reshaped([ht, wt, p, p, c.inChannels]).permuted([4, 0, 2, 1, 3])
             .reshaped([c.inChannels, 1, height, width])

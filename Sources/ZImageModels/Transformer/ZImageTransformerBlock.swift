@@ -1,57 +1,53 @@
 import ZImageTensor
 import ZImageWeights
 
-/// One S3-DiT block (spec §3.4): sandwich RMSNorms around attention and the SwiGLU feed-forward,
-/// with scale-only modulation and tanh gates from `c` (no shift, no SiLU before the projection).
-/// The context refiner's blocks are unmodulated (scale 1, gate 1).
-struct ZImageTransformerBlock {
-    let attentionNorm1: RMSNorm, attentionNorm2: RMSNorm, ffnNorm1: RMSNorm, ffnNorm2: RMSNorm
-    let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
-    let normQ: RMSNorm, normK: RMSNorm
-    let w1: Linear, w2: Linear, w3: Linear
-    let modulation: Linear?
+/// One S3-DiT block (diffusers 0.42.1 `ZImageTransformerBlock`): sandwich RMSNorms around
+/// attention and the SwiGLU feed-forward, with scale-only modulation and tanh gates from `c` (no
+/// shift, no SiLU before the projection). The context refiner's blocks are unmodulated (scale 1,
+/// gate 1).
+struct ZImageTransformerBlock<Source: ParameterSource> {
+    let attentionNorm1: RMSNorm<Source>, attentionNorm2: RMSNorm<Source>
+    let ffnNorm1: RMSNorm<Source>, ffnNorm2: RMSNorm<Source>
+    let toQ: Linear<Source>, toK: Linear<Source>, toV: Linear<Source>, toOut: Linear<Source>
+    let normQ: RMSNorm<Source>, normK: RMSNorm<Source>
+    let w1: Linear<Source>, w2: Linear<Source>, w3: Linear<Source>
+    let modulation: Linear<Source>?
     let heads: Int, headDim: Int
 
-    static func parameterShapes(_ prefix: String, _ c: ZImageTransformerConfiguration, modulated: Bool) -> [String: Shape] {
-        let d = c.dim, f = c.feedForwardDim
-        var shapes: [String: Shape] = [
-            "attention.to_q.weight": [d, d], "attention.to_k.weight": [d, d], "attention.to_v.weight": [d, d],
-            "attention.to_out.0.weight": [d, d],
-            "attention.norm_q.weight": [c.headDim], "attention.norm_k.weight": [c.headDim],
-            "feed_forward.w1.weight": [f, d], "feed_forward.w3.weight": [f, d], "feed_forward.w2.weight": [d, f],
-            "attention_norm1.weight": [d], "attention_norm2.weight": [d], "ffn_norm1.weight": [d], "ffn_norm2.weight": [d],
-        ]
-        if modulated {
-            shapes["adaLN_modulation.0.weight"] = [4 * d, c.adaLNDim]
-            shapes["adaLN_modulation.0.bias"] = [4 * d]
+    /// The block whose keys start with `prefix` (`layers.3.`). `linearFormat` is how the attention
+    /// and feed-forward projections hold their weights (FP8 for `--precision fp8`); the
+    /// modulation stays dense.
+    init(_ source: Source, _ prefix: String, _ c: ZImageTransformerConfiguration, modulated: Bool,
+         linearFormat: LinearWeightFormat = .dense) throws(Source.Failure) {
+        let d = c.dim, f = c.feedForwardDim, eps = Float(c.normEps)
+        func projection(_ name: String, input: Int, output: Int) throws(Source.Failure) -> Linear<Source> {
+            try Linear(source, prefix + name, input: input, output: output, format: linearFormat)
         }
-        return Dictionary(uniqueKeysWithValues: shapes.map { (prefix + $0.key, $0.value) })
-    }
-
-    /// `linearFormat` is how the attention and feed-forward projections hold their weights (FP8
-    /// for `--precision fp8`); the modulation stays dense.
-    init(_ store: ParameterStore, _ prefix: String, _ c: ZImageTransformerConfiguration, modulated: Bool,
-         linearFormat: LinearWeightFormat = .dense) throws {
-        let eps = Float(c.normEps)
-        attentionNorm1 = try RMSNorm(store, prefix + "attention_norm1.weight", eps: eps)
-        attentionNorm2 = try RMSNorm(store, prefix + "attention_norm2.weight", eps: eps)
-        ffnNorm1 = try RMSNorm(store, prefix + "ffn_norm1.weight", eps: eps)
-        ffnNorm2 = try RMSNorm(store, prefix + "ffn_norm2.weight", eps: eps)
-        toQ = try Linear(store, prefix + "attention.to_q", format: linearFormat)
-        toK = try Linear(store, prefix + "attention.to_k", format: linearFormat)
-        toV = try Linear(store, prefix + "attention.to_v", format: linearFormat)
-        toOut = try Linear(store, prefix + "attention.to_out.0", format: linearFormat)
+        attentionNorm1 = try RMSNorm(source, prefix + "attention_norm1", dimension: d, eps: eps)
+        attentionNorm2 = try RMSNorm(source, prefix + "attention_norm2", dimension: d, eps: eps)
+        ffnNorm1 = try RMSNorm(source, prefix + "ffn_norm1", dimension: d, eps: eps)
+        ffnNorm2 = try RMSNorm(source, prefix + "ffn_norm2", dimension: d, eps: eps)
+        toQ = try projection("attention.to_q", input: d, output: d)
+        toK = try projection("attention.to_k", input: d, output: d)
+        toV = try projection("attention.to_v", input: d, output: d)
+        toOut = try projection("attention.to_out.0", input: d, output: d)
         // diffusers builds the q/k norms with eps 1e-5 whatever norm_eps says.
-        normQ = try RMSNorm(store, prefix + "attention.norm_q.weight", eps: 1e-5)
-        normK = try RMSNorm(store, prefix + "attention.norm_k.weight", eps: 1e-5)
-        w1 = try Linear(store, prefix + "feed_forward.w1", format: linearFormat)
-        w2 = try Linear(store, prefix + "feed_forward.w2", format: linearFormat)
-        w3 = try Linear(store, prefix + "feed_forward.w3", format: linearFormat)
-        modulation = modulated ? try Linear(store, prefix + "adaLN_modulation.0", bias: true) : nil
+        normQ = try RMSNorm(source, prefix + "attention.norm_q", dimension: c.headDim, eps: 1e-5)
+        normK = try RMSNorm(source, prefix + "attention.norm_k", dimension: c.headDim, eps: 1e-5)
+        w1 = try projection("feed_forward.w1", input: d, output: f)
+        w2 = try projection("feed_forward.w2", input: f, output: d)
+        w3 = try projection("feed_forward.w3", input: d, output: f)
+        if modulated {
+            modulation = try Linear(source, prefix + "adaLN_modulation.0", input: c.adaLNDim, output: 4 * d, bias: true)
+        } else {
+            modulation = nil
+        }
         heads = c.nHeads
         headDim = c.headDim
     }
+}
 
+extension ZImageTransformerBlock where Source == LoadedParameters {
     /// The modulation of this block for conditioning `c` `[1, adaLN]`: (scale_msa, gate_msa,
     /// scale_mlp, gate_mlp), each `[1, dim]`, scales as 1 + x and gates through tanh.
     func modulation(for c: Tensor) throws -> Modulation? {

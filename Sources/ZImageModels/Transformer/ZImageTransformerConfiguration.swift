@@ -1,4 +1,4 @@
-/// `transformer/config.json` of `ZImageTransformer2DModel` (spec §1.3, §3.1).
+/// `transformer/config.json` of `ZImageTransformer2DModel`.
 public struct ZImageTransformerConfiguration: Codable, Sendable, Equatable {
     public var allPatchSize: [Int]
     public var allFPatchSize: [Int]

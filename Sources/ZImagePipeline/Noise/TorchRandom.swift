@@ -7,7 +7,7 @@
 // matching torch 2.13 on x86-64 Linux (the AVX2 kernel, which AVX-512 machines also use), including
 // the generator state carried from one call to the next.
 //
-// Recipe (see shared/reference/torch-cpu-randn.md):
+// Recipe:
 //   * Engine: at::mt19937, standard MT19937 seeded with init_genrand(seed & 0xFFFF_FFFF).
 //   * numel >= 16: "normal_fill". Write numel float32 uniforms (low 24 bits of one draw * 2^-24), then
 //     run Box-Muller in place on blocks of 16, slot j paired with slot j+8 (cos -> j, sin -> j+8), using

@@ -72,7 +72,7 @@ public enum DemoModel {
         try encoder.encode(textEncoder).write(to: URL(fileURLWithPath: root + "/text_encoder/config.json"))
         try writeTokenizer(to: root + "/tokenizer")
 
-        var random = SplitMix(seed: 20_251_126)
+        var random = SplitMix64(seed: 20_251_126)
         // The checkpoint holds every layer and the final norm, as the official one does; the
         // encoder loads all but the last layer.
         var full = textEncoder
@@ -89,7 +89,7 @@ public enum DemoModel {
     }
 
     /// Random weights: norm weights near 1, biases near 0, matrices ~ N(0, 1/fan_in).
-    static func weights(_ shapes: [String: Shape], dtype: DType, random: inout SplitMix, to path: String) throws {
+    static func weights(_ shapes: [String: Shape], dtype: DType, random: inout SplitMix64, to path: String) throws {
         let entries = try shapes.keys.sorted().map { key -> SafetensorsWriter.Entry in
             let shape = shapes[key] ?? []
             let fanIn = shape.rank >= 2 ? shape.dims.dropFirst().reduce(1, *) : 1
@@ -136,26 +136,16 @@ public enum DemoModel {
                   "model_max_length": 131072], to: folder + "/tokenizer_config.json")
     }
 
-
     static func json(_ object: Any, to path: String) throws {
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: path))
     }
+}
 
-    /// SplitMix64 with Box–Muller normals (deterministic across machines).
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func normal() -> Float {
-            let u1 = (Double(next() >> 11) + 1) / 9_007_199_254_740_993, u2 = Double(next() >> 11) / 9_007_199_254_740_992
-            return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2))
-        }
+extension SplitMix64 {
+    /// A normal value by Box–Muller from two draws (deterministic across machines).
+    mutating func normal() -> Float {
+        let u1 = (Double(next() >> 11) + 1) / 9_007_199_254_740_993, u2 = Double(next() >> 11) / 9_007_199_254_740_992
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2))
     }
 }

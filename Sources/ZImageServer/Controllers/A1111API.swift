@@ -159,11 +159,7 @@ struct A1111API: Sendable {
     func respond(_ parameters: GenerationParameters, sent: [String: Any]) async throws -> Response {
         let job = try await service.submit(parameters, source: "a1111")
         // A1111 answers when the images are done: wait for this job's end.
-        let stream = service.events.subscribe(job.id)
-        if let current = try await store.job(job.id), current.isActive {
-            for await event in stream where event.isTerminal { break }
-        }
-        guard let finished = try await store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        let finished = try await service.ended(job.id)
         switch finished.status {
         case .done: break
         case .cancelled: throw APIError(.conflict, code: "interrupted", message: "the generation was interrupted")

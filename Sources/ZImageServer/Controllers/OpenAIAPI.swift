@@ -127,11 +127,7 @@ struct OpenAIAPI: Sendable {
         // A retry with the same Idempotency-Key waits for (or returns) the first request's job.
         let digest = key.map { _ in IdempotencyKey.digest(body, source: "openai") }
         let job = try await service.submit(p, source: "openai", idempotencyKey: key, requestDigest: digest).job
-        let stream = service.events.subscribe(job.id)
-        if let current = try await store.job(job.id), current.isActive {
-            for await event in stream where event.isTerminal { break }
-        }
-        guard let finished = try await store.job(job.id) else { throw APIError.notFound("generation \(job.id)") }
+        let finished = try await service.ended(job.id)
         switch finished.status {
         case .done: break
         case .cancelled: throw APIError(.conflict, code: "cancelled", message: "the generation was cancelled")

@@ -7,8 +7,11 @@ import ZImageTensor
 /// What the server needs from a model: generate with progress, and describe itself.
 /// `generate` is only ever called by the one worker of a `GenerationService`, never concurrently.
 public protocol GenerationEngine: Sendable {
+    /// The model's name, as `/api/v1/system` and the model lists of the A1111 and OpenAI APIs report it.
     var modelName: String { get }
+    /// The device in words, as `/api/v1/system` and the worker status report it.
     var deviceDescription: String { get }
+    /// Whether this is the tiny random demo model (its images are noise).
     var isDemoModel: Bool { get }
     /// Generates; `progress` returns false to cancel (then `GenerationError.cancelled` is thrown).
     func generate(_ parameters: GenerationParameters,
@@ -46,8 +49,11 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     // The pipeline is touched only on `queue` (serial), so sharing this object is safe.
     private let pipeline: ZImagePipeline
     private let queue = DispatchQueue(label: "zimage.engine")
+    /// The model's name (see `GenerationEngine`).
     public let modelName: String
+    /// The device in words (see `GenerationEngine`).
     public let deviceDescription: String
+    /// Whether the pipeline is the demo model.
     public let isDemoModel: Bool
     /// A preview every this many steps.
     public let previewEvery: Int
@@ -57,6 +63,8 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     /// LoRA files read so far, by path, with the size and date they had (only touched on `queue`).
     private var loraCache: [String: (size: Int, modified: Date, lora: LoRAFile)] = [:]
 
+    /// The engine around a loaded `pipeline`, with a preview every `previewEvery` steps and
+    /// LoRAs by name from `loraLibrary`.
     public init(pipeline: ZImagePipeline, modelName: String, deviceDescription: String, isDemoModel: Bool,
                 previewEvery: Int = 2, loraLibrary: LoRALibrary? = nil) {
         self.pipeline = pipeline
@@ -67,6 +75,8 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         self.previewEvery = previewEvery
     }
 
+    /// Generates on the engine's own queue: the job's LoRAs merged first (read once per file),
+    /// its init image and mask decoded, then the pipeline; `progress` returning false cancels.
     public func generate(_ parameters: GenerationParameters,
                          progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws -> [GeneratedImage] {
         // The pipeline is only used on the serial `queue`, one generation at a time.
@@ -84,6 +94,7 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         }
     }
 
+    /// The LoRA folder's files (none without a folder).
     public func availableLoRAs() -> [LoRALibrary.Entry] { loraLibrary?.entries() ?? [] }
 
     /// The named LoRAs, read once and kept while their file is unchanged (called on `queue` only).
@@ -121,6 +132,8 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         return { tokenizer.encode($0).count }
     }
 
+    /// The process's allocated bytes and the machine's physical memory; nil where the allocator
+    /// does not report them.
     public func memory() -> (used: Int, total: Int)? {
         let used = ProcessMemory.allocatedBytes
         return used > 0 ? (used, Int(ProcessInfo.processInfo.physicalMemory)) : nil

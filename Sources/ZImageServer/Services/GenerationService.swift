@@ -11,6 +11,7 @@ import ZImagePipeline
 public actor GenerationService: Service {
     let store: any JobStore
     let workers: [GenerationWorker]
+    /// Every job's events, for SSE listeners and `/sdapi/v1/progress`.
     public let events: JobEvents
     let metrics: ServerMetrics
     let logger: Logger
@@ -83,6 +84,17 @@ public actor GenerationService: Service {
     }
 
     /// 1-based position among waiting jobs, 0 while running, nil otherwise.
+    /// Waits until job `id` has ended (done, failed or cancelled) and returns its record: what the
+    /// APIs that answer only with the images (A1111, OpenAI) wait for.
+    nonisolated func ended(_ id: String) async throws -> JobRecord {
+        let stream = events.subscribe(id)
+        if let current = try await store.job(id), current.isActive {
+            for await event in stream where event.isTerminal { break }
+        }
+        guard let finished = try await store.job(id) else { throw APIError.notFound("generation \(id)") }
+        return finished
+    }
+
     func position(of id: String) async throws -> Int? { try await store.position(of: id) }
 
     func queuedJobs() async throws -> [JobRecord] { try await store.queued() }
@@ -124,6 +136,8 @@ public actor GenerationService: Service {
 
     // MARK: Running
 
+    /// Runs the service (ServiceLifecycle): prepares the store, recovers jobs after a restart
+    /// (one node), then runs the workers and the lease reaper until shutdown.
     public func run() async throws {
         try await store.prepare()
         if !store.isShared { try await store.recoverAfterRestart() }

@@ -17,21 +17,30 @@ public struct JobProgress: Sendable, Equatable {
 
 /// One event of a job, as sent to server-sent-event listeners.
 public struct JobEvent: Sendable {
+    /// What happened to the job (the SSE `event:` name).
     public enum Kind: String, Sendable { case queued, started, progress, done, failed, cancelled }
     /// What an event carries besides its kind.
     public enum Payload: Sendable {
+        /// Nothing more.
         case none
+        /// The job's place in the queue.
         case position(Int)
+        /// Steps done, and the latest preview.
         case progress(JobProgress)
         /// The finished job object, already JSON text.
         case job(String)
+        /// Why the job failed.
         case error(String)
     }
+    /// What happened.
     public var kind: Kind
+    /// What the event carries.
     public var payload: Payload
 
+    /// An event of `kind` carrying `payload`.
     public init(kind: Kind, payload: Payload = .none) { (self.kind, self.payload) = (kind, payload) }
 
+    /// Whether the job ends with this event (done, failed or cancelled).
     public var isTerminal: Bool { kind == .done || kind == .failed || kind == .cancelled }
 
     /// The progress, for a progress event.
@@ -61,6 +70,7 @@ public final class JobEvents: Sendable {
     }
     private let state = NIOLockedValueBox(State())
 
+    /// No listeners and no progress yet.
     public init() {}
 
     /// A stream of `jobId`'s future events, finished after a terminal one.
@@ -77,6 +87,8 @@ public final class JobEvents: Sendable {
         return stream
     }
 
+    /// Sends `event` to `jobId`'s listeners (remembering progress and starts as the latest; a
+    /// terminal event forgets the job and finishes its streams).
     public func publish(_ jobId: String, _ event: JobEvent) {
         let targets = state.withLockedValue { value -> [AsyncStream<JobEvent>.Continuation] in
             if event.kind == .progress || event.kind == .started { value.latest[jobId] = event }

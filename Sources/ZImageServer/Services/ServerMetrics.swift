@@ -2,6 +2,7 @@ import Prometheus
 
 /// Prometheus metrics served at `/metrics`.
 public final class ServerMetrics: Sendable {
+    /// The collectors, rendered in the text format at `/metrics`.
     public let registry = PrometheusCollectorRegistry()
     let queueLength: Gauge
     let completed: Counter, failed: Counter, cancelled: Counter, rejected: Counter
@@ -10,6 +11,7 @@ public final class ServerMetrics: Sendable {
     /// Time jobs waited between submission and their start (every node's jobs that this node started).
     let queueWaitSeconds: DurationHistogram
 
+    /// Registers every metric, at zero.
     public init() {
         queueLength = registry.makeGauge(name: "zimage_queue_length", help: "Jobs waiting in the queue")
         completed = registry.makeCounter(name: "zimage_jobs_completed_total", help: "Generations finished")

@@ -5,12 +5,18 @@ import NIOCore
 
 /// An error answered as JSON: `{"error": {"code", "field", "message"}}` with an HTTP status.
 public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
+    /// The HTTP status answered.
     public var status: HTTPResponse.Status
+    /// A stable machine-readable code (`invalid_parameter`, `queue_full`, …).
     public var code: String
+    /// The request field at fault, spelled as the caller spelled it.
     public var field: String?
+    /// A sentence for people.
     public var message: String
+    /// Extra response headers (`Retry-After`, `WWW-Authenticate`).
     public var headers: HTTPFields = [:]
 
+    /// The error answered with `status`, `code`, the field at fault and `message`.
     public init(_ status: HTTPResponse.Status, code: String, field: String? = nil, message: String) {
         self.status = status
         self.code = code
@@ -18,8 +24,10 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         self.message = message
     }
 
+    /// `STATUS code: message`, for logs.
     public var description: String { "\(status.code) \(code): \(message)" }
 
+    /// The JSON error response, with `headers`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"

@@ -18,6 +18,7 @@ public struct ConnectionLimits: Sendable {
     /// A request body must arrive within this long (408 otherwise).
     public static let bodyTimeout: Double = 30
 
+    /// The defaults.
     public init() {}
 
     /// The soft descriptor limit of this process (`ulimit -n`).

@@ -6,8 +6,11 @@ import ZImagePipeline
 
 /// The request context: a 1 MiB body limit (prompts are small; nothing is uploaded).
 public struct ZImageRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
+    /// A context for a request arriving on `source`'s channel.
     public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    /// The largest request body read: 1 MiB.
     public var maxUploadSize: Int { 1 << 20 }
 }
 

@@ -10,6 +10,7 @@ public struct WorkerSpec: Sendable {
     /// Builds a new engine on the same device; called after a job's engine failed.
     public var rebuild: @Sendable () async throws -> any GenerationEngine
 
+    /// A worker on `device` with `engine`; without `rebuild` the same engine is used again.
     public init(device: String, engine: any GenerationEngine,
                 rebuild: (@Sendable () async throws -> any GenerationEngine)? = nil) {
         self.device = device

@@ -1,7 +1,6 @@
-import ZImageTokenizer
-
-/// The chat template the reference wraps each prompt in (spec §2.2): one user message rendered
-/// with `add_generation_prompt=True, enable_thinking=True`, which for Qwen3 adds no `<think>` block.
+/// The chat template the reference wraps each prompt in (diffusers 0.42.1 `ZImagePipeline`'s
+/// prompt encoding): one user message rendered with `add_generation_prompt=True,
+/// enable_thinking=True`, which for Qwen3 adds no `<think>` block.
 public enum PromptTemplate {
     /// `<|im_start|>user\n` + prompt + `<|im_end|>\n<|im_start|>assistant\n`.
     public static func render(_ prompt: String) -> String {
@@ -22,7 +21,7 @@ public struct TokenizedPrompt: Equatable, Sendable {
     public var truncated: Bool { fullLength > ids.count }
 
     /// Tokenizes `PromptTemplate.render(prompt)` and keeps the first `maximumLength` ids
-    /// (the reference truncates the whole rendered string, template tail included; spec §2.3).
+    /// (the reference truncates the whole rendered string, template tail included).
     public init(prompt: String, tokenizer: BPETokenizer, maximumLength: Int = PromptTemplate.maximumLength) {
         let all = tokenizer.encode(PromptTemplate.render(prompt))
         fullLength = all.count

@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageTestSupport"]),
-        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline",
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline", "ZImagePlanner",
                                                           "ZImageWeights", "ZImageCPU", "ZImageTensor"]),
         .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
         .testTarget(name: "ZImagePlannerTests", dependencies: ["ZImagePlanner"]),

@@ -133,6 +133,8 @@ public struct Planner: Sendable {
 
     /// The decision for `request` on `card` within `budget` bytes (nil: the card's whole memory).
     public func decide(_ request: PlanRequest, on card: Card, budget: Int?) -> PlanDecision {
+        // A budget beyond the card is the card.
+        let budget = budget.map { min($0, card.memoryBytes) }
         let limit = budget ?? card.memoryBytes
         let all = candidates(request, on: card)
         var decision = PlanDecision(card: card, request: request, budgetBytes: budget, chosen: nil, reason: "",

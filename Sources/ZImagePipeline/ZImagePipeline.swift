@@ -150,11 +150,29 @@ public final class ZImagePipeline {
     // MARK: Stages (public so parity tests can check each)
 
     /// Caption features `[L, cap_dim]` of a prompt (templated, cut at 512 tokens) and whether it was cut.
+    /// The last `promptCacheSize` prompts' features are kept (a few MiB at most), so a repeated
+    /// prompt (a batch, the next job with the same text) skips the text encoder: the hook the
+    /// planner's sequential-components mode relies on (the encoder need not be resident then).
     public func encodePrompt(_ prompt: String) throws -> (features: Tensor, truncated: Bool) {
+        if promptCacheSize > 0, let index = promptCache.firstIndex(where: { $0.prompt == prompt }) {
+            let hit = promptCache.remove(at: index)
+            promptCache.insert(hit, at: 0)
+            return (hit.features, hit.truncated)
+        }
         let tokenized = TokenizedPrompt(prompt: prompt, tokenizer: tokenizer)
         backend.beginStage("text encoder")
-        return (try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype), tokenized.truncated)
+        let features = try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype)
+        promptCache.insert((prompt, features, tokenized.truncated), at: 0)
+        if promptCache.count > promptCacheSize { promptCache.removeLast(promptCache.count - max(promptCacheSize, 0)) }
+        return (features, tokenized.truncated)
     }
+
+    /// How many prompts' caption features `encodePrompt` keeps (0 turns the cache off).
+    public var promptCacheSize = 4 {
+        didSet { if promptCache.count > max(promptCacheSize, 0) { promptCache.removeLast(promptCache.count - max(promptCacheSize, 0)) } }
+    }
+    /// The cached caption features, most recent first.
+    private var promptCache: [(prompt: String, features: Tensor, truncated: Bool)] = []
 
     /// The initial latent `[16, 1, H/8, W/8]` for one seed: `torch.randn` on a CPU generator.
     public func initialLatent(width: Int, height: Int, seed: UInt64) throws -> Tensor {

@@ -71,6 +71,9 @@ public final class ZImagePipeline {
     public let baseTransformer: ZImageTransformer
     /// The LoRAs merged into `transformer`, in order.
     public private(set) var loras: [WeightedLoRA] = []
+    /// Reads the transformer's dense weights again, for an FP8 `baseTransformer` that dropped
+    /// them (`hasDenseWeights` false): LoRAs merge into these, then the result is quantised.
+    private var denseTransformerParameters: (() throws -> ParameterStore)?
     public let decoder: VAEDecoder
     /// The VAE encoder for img2img and inpainting (nil when the VAE file has none).
     public let encoder: VAEEncoder?
@@ -98,11 +101,23 @@ public final class ZImagePipeline {
         textEncoder = try Qwen3TextEncoder(
             configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
             weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
-        baseTransformer = try ZImageTransformer(
-            configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
-                                                         from: model.component("transformer")),
-            weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType,
-            linearFormat: precision.transformerLinearFormat)
+        let transformerConfiguration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
+                                                                         from: model.component("transformer"))
+        let transformerWeights = try model.weights(of: "transformer")
+        if precision == .float8 {
+            // FP8 holds the projections once (no dense copy); LoRAs re-read the dense weights.
+            let read = { [backend] in
+                try ZImageTransformer.parameterSpec(transformerConfiguration)
+                    .load(from: transformerWeights, component: "transformer", on: backend, dtype: weightDType)
+            }
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, parameters: read(),
+                                                    linearFormat: .float8, keepsDenseWeights: false)
+            denseTransformerParameters = read
+        } else {
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, weights: transformerWeights,
+                                                    backend: backend, dtype: weightDType,
+                                                    linearFormat: precision.transformerLinearFormat)
+        }
         transformer = baseTransformer
         let vaeConfiguration = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
                                                                  from: model.component("vae"))
@@ -143,7 +158,15 @@ public final class ZImagePipeline {
         guard identity(loras) != identity(self.loras) else { return }
         transformer = baseTransformer
         self.loras = []
-        transformer = try baseTransformer.merging(loras)
+        if !loras.isEmpty, !baseTransformer.hasDenseWeights {
+            guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }
+            // The dense weights are read from the (memory-mapped) file only for the merge.
+            transformer = try ZImageTransformer(configuration: baseTransformer.configuration,
+                                                parameters: LoRAMerge.apply(loras, to: read()),
+                                                linearFormat: baseTransformer.linearFormat, keepsDenseWeights: false)
+        } else {
+            transformer = try baseTransformer.merging(loras)
+        }
         self.loras = loras
     }
 

@@ -28,10 +28,13 @@ public struct EngineCapabilities: Sendable, Equatable, Codable {
         self.fp8StorageWithoutFP8Cores = fp8StorageWithoutFP8Cores
     }
 
-    /// This build: resident plans and tiled decode only; FP8 keeps the dense copies (LoRA merges
-    /// start from them). The other modes are planned (for `zimage advise`) but refused at run time.
+    /// This build: resident plans and tiled decode; FP8 holds its projections once (a LoRA re-reads
+    /// the dense weights to merge). The other modes are planned (for `zimage advise`) but refused.
     public static let current = EngineCapabilities(sequentialComponents: false, blockStreaming: false,
-                                                   fp8WithoutDenseCopy: false, fp8StorageWithoutFP8Cores: false)
+                                                   fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)
+    /// The engine the H200 calibration runs were made with (FP8 kept the dense copies then).
+    public static let calibrationRuns = EngineCapabilities(sequentialComponents: false, blockStreaming: false,
+                                                           fp8WithoutDenseCopy: false, fp8StorageWithoutFP8Cores: false)
     /// Everything the planner knows how to cost (what `advise` shows as the card's potential).
     public static let all = EngineCapabilities(sequentialComponents: true, blockStreaming: true,
                                                fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)

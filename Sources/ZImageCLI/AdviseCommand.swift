@@ -14,7 +14,7 @@ public struct AdviseCommand: ParsableCommand {
             Predictions come from a cost model: FLOPs and bytes per stage from the model's configuration and the \
             request, the card's datasheet numbers, and efficiencies fitted to our own H200 runs \
             (docs/notes/vram-planner.md). Plans this build cannot run yet (sequential components, block \
-            streaming, FP8 without the dense copy) are shown apart, as what the card could do.
+            streaming) are shown apart, as what the card could do.
             """
     )
 

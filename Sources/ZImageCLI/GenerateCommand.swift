@@ -109,7 +109,7 @@ public struct GenerateCommand: ParsableCommand {
         let backend = try modelOptions.device.backend(threads: modelOptions.threads)
         var precision = modelOptions.precision.resolved(on: backend)
         // The plan, before any weight loads: a budget is kept or the run refused here.
-        if precision != .float32, let decision = try RunPlanning.decide(
+        if precision != .float32, !modelOptions.usesDemoModel, let decision = try RunPlanning.decide(
             backend: backend, budget: vramBudget,
             request: PlanRequest(width: parameters.width, height: parameters.height, batch: parameters.batchSize,
                                  steps: parameters.steps, guidance: parameters.guidanceScale > 0,

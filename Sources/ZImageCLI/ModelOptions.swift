@@ -96,6 +96,10 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: "CPU threads, 1 to \(Self.maxThreads) (default: all cores).")
     public var threads: Int?
 
+    /// Whether no model is named (the tiny demo model runs): the planner, which knows
+    /// Z-Image-Turbo's shapes, has nothing to plan then.
+    var usesDemoModel: Bool { model == nil && !split.isUsed }
+
     /// More CPU threads than this are refused (OpenBLAS takes a 32-bit count).
     public static let maxThreads = 1024
 

@@ -126,7 +126,7 @@ public struct ServeCommand: AsyncParsableCommand {
             var precision = modelOptions.precision.resolved(on: backend)
             // Planned at the default size (1024², batch 1) before loading; each job again at its own.
             var request = PlanRequest(weights: GenerateCommand.weights(modelOptions.precision, precision))
-            let decision = precision == .float32 ? nil
+            let decision = precision == .float32 || modelOptions.usesDemoModel ? nil
                 : try RunPlanning.decide(backend: backend, budget: budget, request: request)
             if let decision {
                 Logger(label: "zimage").info("plan \(device): \(decision.reason)")

@@ -76,7 +76,12 @@ public enum CardCatalog {
         words.removeAll { noise.contains($0) }
         // "(16 cores)" and the like: the CPU matches with any count.
         if words.contains("cpu") { return ("cpu", nil) }
-        return (words.joined(), memory)
+        // Written together ("rtx4080super"): the vendor words at the front go too.
+        var key = words.joined()
+        while let prefix = ["nvidia", "geforce", "rtx", "gtx"].first(where: { key.hasPrefix($0) && key.count > $0.count }) {
+            key.removeFirst(prefix.count)
+        }
+        return (key, memory)
     }
 
     /// The card `name` names, matched leniently (case, spaces, vendor words, a "12GB" suffix,

@@ -109,6 +109,7 @@ public struct GenerateCommand: ParsableCommand {
         let backend = try modelOptions.device.backend(threads: modelOptions.threads)
         var precision = modelOptions.precision.resolved(on: backend)
         // The plan, before any weight loads: a budget is kept or the run refused here.
+        var sequential = false
         if precision != .float32, !modelOptions.usesDemoModel, let decision = try RunPlanning.decide(
             backend: backend, budget: vramBudget,
             request: PlanRequest(width: parameters.width, height: parameters.height, batch: parameters.batchSize,
@@ -118,8 +119,10 @@ public struct GenerateCommand: ParsableCommand {
             let plan = try RunPlanning.require(decision)
             if plan.tiledDecode { parameters.tiledDecode = true }
             if plan.weights == .fp8 { precision = .float8 }
+            sequential = plan.mode == .sequential
         }
         let (pipeline, _, _, _) = try modelOptions.pipeline(backend: backend, precision: precision, note: note)
+        pipeline.releasesTextEncoder = sequential
         do {
             try pipeline.useLoRAs(loras)
         } catch {

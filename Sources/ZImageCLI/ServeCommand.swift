@@ -152,7 +152,7 @@ public struct ServeCommand: AsyncParsableCommand {
                     guard let plan = choice.chosen else {
                         throw GenerationError.invalidParameter("size", "over this server's --vram-budget: \(choice.reason)")
                     }
-                    return plan.tiledDecode
+                    return (plan.tiledDecode, plan.mode == .sequential)
                 }
             }
             return engine

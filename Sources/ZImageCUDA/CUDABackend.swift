@@ -128,6 +128,12 @@ public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting
     /// Starts a new high-water mark at the pool's current use.
     public func resetPoolPeak() { poolLock.withLock { pool.resetPeak() } }
 
+    /// Frees the pool's cached blocks (the driver gets them back).
+    public func trimPool() throws {
+        try makeCurrent()
+        try poolLock.withLock { try pool.trim() }
+    }
+
     /// Free and total device memory as the driver reports them.
     public func deviceMemory() throws -> (free: Int, total: Int) {
         try makeCurrent()

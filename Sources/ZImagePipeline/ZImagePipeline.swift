@@ -64,7 +64,15 @@ public final class ZImagePipeline {
     public let backend: any Backend
     public let precision: Precision
     public let tokenizer: BPETokenizer
-    public let textEncoder: Qwen3TextEncoder
+    /// The text encoder while it is on the device (nil between prompts with `releasesTextEncoder`).
+    public private(set) var textEncoder: Qwen3TextEncoder?
+    /// Loads the text encoder again from its (memory-mapped) file; nil for a pipeline built from
+    /// loaded components, which keeps its encoder.
+    private let loadTextEncoder: (() throws -> Qwen3TextEncoder)?
+    /// Sequential components (the planner's `sequential` mode): the text encoder is freed after each
+    /// new prompt's encoding, and the backend's cached memory given back, so the denoising and the
+    /// decode run without it; a new prompt loads it again (a repeated one hits `encodePrompt`'s cache).
+    public var releasesTextEncoder = false
     /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
     public private(set) var transformer: ZImageTransformer
     /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
@@ -98,9 +106,13 @@ public final class ZImagePipeline {
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
         let tokenizerPath = try model.component("tokenizer").directory + "/tokenizer.json"
         tokenizer = try BPETokenizer(path: tokenizerPath)
-        textEncoder = try Qwen3TextEncoder(
-            configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
-            weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
+        let textConfiguration = try ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder"))
+        let textWeights = try model.weights(of: "text_encoder")
+        let loadTextEncoder = { [backend] in
+            try Qwen3TextEncoder(configuration: textConfiguration, weights: textWeights, backend: backend, dtype: weightDType)
+        }
+        self.loadTextEncoder = loadTextEncoder
+        textEncoder = try loadTextEncoder()
         let transformerConfiguration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                                          from: model.component("transformer"))
         let transformerWeights = try model.weights(of: "transformer")
@@ -138,6 +150,7 @@ public final class ZImagePipeline {
         self.precision = precision
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
+        loadTextEncoder = nil
         self.transformer = transformer
         baseTransformer = transformer
         self.decoder = decoder
@@ -184,7 +197,22 @@ public final class ZImagePipeline {
         }
         let tokenized = TokenizedPrompt(prompt: prompt, tokenizer: tokenizer)
         backend.beginStage("text encoder")
-        let features = try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype)
+        let encoder: Qwen3TextEncoder
+        if let resident = textEncoder {
+            encoder = resident
+        } else if let loadTextEncoder {
+            encoder = try loadTextEncoder()
+            textEncoder = encoder
+        } else {
+            throw GenerationError.modelNotSupported("the text encoder was released and cannot be loaded again")
+        }
+        let features = try encoder.encode(ids: tokenized.ids, activationDType: precision.dtype)
+        if releasesTextEncoder, loadTextEncoder != nil {
+            // Its weights go back to the pool; the pool's cache goes back to the driver.
+            textEncoder = nil
+            try backend.synchronize()
+            try backend.releaseCachedDeviceMemory()
+        }
         promptCache.insert((prompt, features, tokenized.truncated), at: 0)
         if promptCache.count > promptCacheSize { promptCache.removeLast(promptCache.count - max(promptCacheSize, 0)) }
         return (features, tokenized.truncated)

@@ -4,9 +4,13 @@ import Foundation
 public enum MemoryMode: String, Sendable, Codable, CaseIterable {
     /// Text encoder, transformer and VAE all resident (fastest).
     case resident
-    /// The text encoder runs, then is freed (or parked in host memory) before the transformer;
-    /// embeddings are cached per prompt, so a repeated prompt costs nothing more.
+    /// Sequential components: the text encoder runs, then is freed (its memory back to the driver)
+    /// before the transformer denoises and the VAE decodes; embeddings are cached per prompt, so a
+    /// repeated prompt costs nothing more, a new one a reload of the encoder.
     case sequential
+    /// Never two big components at once: the transformer also leaves the device (parked in pinned
+    /// host memory) while the text encoder runs.
+    case swapped
     /// Transformer blocks streamed from pinned host memory, double-buffered on a copy stream.
     case blockStreaming = "block-streaming"
 }
@@ -14,29 +18,33 @@ public enum MemoryMode: String, Sendable, Codable, CaseIterable {
 /// What the engine of this build can follow; the planner never promises a plan it cannot run.
 public struct EngineCapabilities: Sendable, Equatable, Codable {
     public var sequentialComponents: Bool
+    /// Whether the transformer can leave the device while the text encoder runs (`swapped`).
+    public var componentSwapping = false
     public var blockStreaming: Bool
     /// Whether FP8 layers drop their dense bf16 weights (else both stay resident).
     public var fp8WithoutDenseCopy: Bool
     /// Whether FP8 weights can be stored on cards without FP8 tensor cores (widened before each GEMM).
     public var fp8StorageWithoutFP8Cores: Bool
 
-    public init(sequentialComponents: Bool, blockStreaming: Bool, fp8WithoutDenseCopy: Bool,
-                fp8StorageWithoutFP8Cores: Bool) {
+    public init(sequentialComponents: Bool, componentSwapping: Bool = false, blockStreaming: Bool,
+                fp8WithoutDenseCopy: Bool, fp8StorageWithoutFP8Cores: Bool) {
         self.sequentialComponents = sequentialComponents
+        self.componentSwapping = componentSwapping
         self.blockStreaming = blockStreaming
         self.fp8WithoutDenseCopy = fp8WithoutDenseCopy
         self.fp8StorageWithoutFP8Cores = fp8StorageWithoutFP8Cores
     }
 
-    /// This build: resident plans and tiled decode; FP8 holds its projections once (a LoRA re-reads
-    /// the dense weights to merge). The other modes are planned (for `zimage advise`) but refused.
-    public static let current = EngineCapabilities(sequentialComponents: false, blockStreaming: false,
+    /// This build: resident and sequential plans and tiled decode; FP8 holds its projections once (a
+    /// LoRA re-reads the dense weights to merge). Swapping and block streaming are planned (for
+    /// `zimage advise`) but refused.
+    public static let current = EngineCapabilities(sequentialComponents: true, blockStreaming: false,
                                                    fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)
     /// The engine the H200 calibration runs were made with (FP8 kept the dense copies then).
     public static let calibrationRuns = EngineCapabilities(sequentialComponents: false, blockStreaming: false,
                                                            fp8WithoutDenseCopy: false, fp8StorageWithoutFP8Cores: false)
     /// Everything the planner knows how to cost (what `advise` shows as the card's potential).
-    public static let all = EngineCapabilities(sequentialComponents: true, blockStreaming: true,
+    public static let all = EngineCapabilities(sequentialComponents: true, componentSwapping: true, blockStreaming: true,
                                                fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)
 }
 
@@ -235,6 +243,7 @@ public struct Planner: Sendable {
             missing.append("FP8 tensor cores (Ada, Hopper or Blackwell)")
         }
         if mode == .sequential, !capabilities.sequentialComponents { missing.append("sequential components") }
+        if mode == .swapped, !capabilities.componentSwapping { missing.append("component swapping") }
         if mode == .blockStreaming, !capabilities.blockStreaming { missing.append("block streaming") }
         let e = efficiencies
         let keepsDense = format == .fp8 && !capabilities.fp8WithoutDenseCopy
@@ -248,7 +257,7 @@ public struct Planner: Sendable {
         // What stays on the device through the denoising loop and the decode.
         let transformerResident: Int
         switch mode {
-        case .resident, .sequential: transformerResident = weights.transformer
+        case .resident, .sequential, .swapped: transformerResident = weights.transformer
         case .blockStreaming:
             let blocks = model.layers + 2 * model.refinerLayers
             transformerResident = weights.transformer - blocks * model.blockBytes(format) + 2 * model.blockBytes(format)
@@ -258,6 +267,9 @@ public struct Planner: Sendable {
         switch mode {
         case .resident: peak = weights.textEncoder + peakDenoise
         case .sequential:
+            // The encoder runs next to the transformer, then leaves before the decode's buffers.
+            peak = max(weights.textEncoder + textActivations + transformerResident + weights.vae, peakDenoise)
+        case .swapped:
             peak = max(weights.textEncoder + textActivations, peakDenoise)
         case .blockStreaming:
             // The text encoder's layers stream too: its embedding and two layers on the device.
@@ -284,7 +296,8 @@ public struct Planner: Sendable {
         let perImage = forwards * forward + vae + e.perImageOverheadSeconds + text / batch
         // A new prompt in sequential mode: the text encoder comes back, the transformer is re-uploaded.
         var reupload = 0.0
-        if mode == .sequential { reupload = Double(weights.textEncoder + weights.transformer) / card.hostBandwidth }
+        if mode == .sequential { reupload = Double(weights.textEncoder) / card.hostBandwidth }
+        if mode == .swapped { reupload = Double(weights.textEncoder + weights.transformer) / card.hostBandwidth }
         if mode == .blockStreaming { reupload = Double(weights.textEncoder) / card.hostBandwidth }  // streamed once per prompt
         return Plan(weights: format, mode: mode, tiledDecode: tiled, peakBytes: peak + e.fixedOverheadBytes,
                     secondsPerImage: perImage - (mode == .resident ? 0 : text / batch),

@@ -68,12 +68,19 @@ public protocol DeviceMemoryReporting: AnyObject {
     func poolMemoryReport() -> DeviceMemoryReport
     /// Starts a new high-water mark at the current use (before a run whose peak is wanted alone).
     func resetPoolPeak()
+    /// Gives the pool's cached blocks back to the driver (after a component was freed).
+    func trimPool() throws
 }
 
 extension Backend {
     /// This backend's device memory report; nil for a backend without device memory (the CPU).
     public func deviceMemoryReport() -> DeviceMemoryReport? {
         (self as? any DeviceMemoryReporting)?.poolMemoryReport()
+    }
+
+    /// Gives cached device memory back to the driver (nothing on a backend without device memory).
+    public func releaseCachedDeviceMemory() throws {
+        try (self as? any DeviceMemoryReporting)?.trimPool()
     }
 
     /// Resets the device memory high-water mark (nothing on a backend without device memory).

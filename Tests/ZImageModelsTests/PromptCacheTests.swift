@@ -26,4 +26,20 @@ import ZImageTestSupport
         let uncached = try pipeline.encodePrompt("a red fox")
         #expect(uncached.features.storage !== fresh.features.storage, "size 0: no cache")
     }
+
+    @Test func sequentialComponentsReleaseTheTextEncoderAfterEachNewPrompt() throws {
+        let resident = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .float32)
+        let sequential = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .float32)
+        sequential.releasesTextEncoder = true
+        #expect(sequential.textEncoder != nil, "loaded at start")
+        let first = try sequential.encodePrompt("a red fox")
+        #expect(sequential.textEncoder == nil, "released after encoding")
+        #expect(try first.features.toFloats() == resident.encodePrompt("a red fox").features.toFloats())
+        // A repeated prompt needs no encoder; a new one loads it again, to the resident pipeline's features.
+        #expect(try sequential.encodePrompt("a red fox").features.storage === first.features.storage)
+        let other = try sequential.encodePrompt("a blue bird")
+        #expect(sequential.textEncoder == nil)
+        #expect(try other.features.toFloats() == resident.encodePrompt("a blue bird").features.toFloats())
+        #expect(resident.textEncoder != nil)
+    }
 }

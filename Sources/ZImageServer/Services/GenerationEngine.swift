@@ -58,9 +58,10 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     /// A preview every this many steps.
     public let previewEvery: Int
     /// The planner's check of each job against the device memory budget (`serve --vram-budget`):
-    /// returns whether the job must decode in tiles, or throws the refusal (a `GenerationError`, so
-    /// the job fails with the reason). Nil: no budget. Set before the engine serves.
-    public var jobPlanner: (@Sendable (GenerationParameters) throws -> Bool)?
+    /// returns whether the job must decode in tiles and whether the text encoder must leave the
+    /// device after encoding (sequential components), or throws the refusal (a `GenerationError`,
+    /// so the job fails with the reason). Nil: no budget. Set before the engine serves.
+    public var jobPlanner: (@Sendable (GenerationParameters) throws -> (tiledDecode: Bool, releasesTextEncoder: Bool))?
 
     /// The LoRA folder generations pick LoRAs from (by name).
     public let loraLibrary: LoRALibrary?
@@ -83,10 +84,12 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         nonisolated(unsafe) let pipeline = self.pipeline
         let previewEvery = self.previewEvery
         var parameters = parameters
-        if let jobPlanner, try jobPlanner(parameters) { parameters.tiledDecode = true }
+        let plan = try jobPlanner?(parameters)
+        if plan?.tiledDecode == true { parameters.tiledDecode = true }
         return try await withCheckedThrowingContinuation { [parameters] continuation in
             queue.async {
                 continuation.resume(with: Result {
+                    if let plan { pipeline.releasesTextEncoder = plan.releasesTextEncoder }
                     // The job's own high-water mark (the resident weights are in it: they stay held).
                     pipeline.backend.resetPeakDeviceMemory()
                     try pipeline.useLoRAs(self.resolveLoRAs(parameters.loras ?? []))

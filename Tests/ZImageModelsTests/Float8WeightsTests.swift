@@ -16,7 +16,7 @@ import ZImageWeights
         let transformer = try ZImageTransformer(configuration: lean.baseTransformer.configuration, weights: weights,
                                                 backend: lean.backend, dtype: .bfloat16, linearFormat: .float8)
         let kept = ZImagePipeline(backend: lean.backend, precision: .float8, tokenizer: lean.tokenizer,
-                                  textEncoder: lean.textEncoder, transformer: transformer, decoder: lean.decoder,
+                                  textEncoder: try #require(lean.textEncoder), transformer: transformer, decoder: lean.decoder,
                                   shift: lean.shift, modelName: lean.modelName)
         return (lean, kept)
     }

@@ -89,7 +89,9 @@ final class GPUStubEngine: GenerationEngine, @unchecked Sendable {
             #expect(metrics.contains(#"zimage_gpu_utilization_ratio{gpu="0",name="Fake GPU"} 0.87"#))
             #expect(!metrics.contains("zimage_gpu_memory_clock_hertz"))
             let peak = metrics.split(separator: "\n").first { $0.hasPrefix("zimage_worker_memory_peak_bytes{") }
-            #expect(peak?.hasSuffix(" \(5 << 30)") == true, "\(peak ?? "no peak gauge")")
+            let value: Double? = peak?.split(separator: " ").last.flatMap { Double(String($0)) }
+            let expected = Double(5 << 30)
+            #expect(value == expected, "\(peak ?? "no peak gauge")")
         }
     }
 }

@@ -100,6 +100,7 @@ public struct AdviseCommand: ParsableCommand {
         var seen = Set<String>()
         let bigger = now.candidates.filter { $0.runnable && $0.peakBytes > budget && $0.secondsPerImage < chosen * 0.98 }
             .filter { seen.insert($0.label).inserted }
+            .sorted { $0.peakBytes < $1.peakBytes }  // the smallest step up first
         return Advice(card: card, budgetBytes: now.budgetBytes ?? budget, thisBuild: now, withAllModes: later, biggerBudget: Array(bigger.prefix(3)))
     }
 

@@ -44,6 +44,8 @@ let package = Package(
         // Kernels/*.cu are embedded into KernelSources.swift by tools/kernels/embed_kernels.py.
         .target(name: "ZImageCUDA", dependencies: ["ZImageTensor"], exclude: ["Kernels"], swiftSettings: swiftSettings),
         .target(name: "ZImageWeights", dependencies: ["ZImageTensor"], swiftSettings: swiftSettings),
+        // The VRAM planner and hardware advisor: cards, cost model, plans (pure Swift, no GPU needed).
+        .target(name: "ZImagePlanner", swiftSettings: swiftSettings),
         .target(name: "ZImageTokenizer", swiftSettings: swiftSettings),
         // Downloads from the Hugging Face Hub into its own cache layout (shared with huggingface_hub).
         .target(
@@ -73,7 +75,7 @@ let package = Package(
         .target(
             name: "ZImageServer",
             dependencies: [
-                "ZImagePipeline", "ZImageTensor", "ZImageModels",
+                "ZImagePipeline", "ZImageTensor", "ZImageModels", "ZImagePlanner",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -91,7 +93,7 @@ let package = Package(
             name: "ZImageCLI",
             dependencies: [
                 "ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageWeights", "ZImageTokenizer",
-                "ZImageModels", "ZImagePipeline", "ZImageServer", "ZImageHub",
+                "ZImageModels", "ZImagePipeline", "ZImageServer", "ZImageHub", "ZImagePlanner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -116,13 +118,15 @@ let package = Package(
         .testTarget(name: "ZImageTensorTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageWeightsTests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageTestSupport"]),
         .testTarget(name: "ZImageCUDATests", dependencies: ["ZImageTensor", "ZImageCPU", "ZImageCUDA", "ZImageTestSupport"]),
-        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline",
+        .testTarget(name: "ZImageCLITests", dependencies: ["ZImageCLI", "ZImageTestSupport", "ZImagePipeline", "ZImagePlanner",
                                                           "ZImageWeights", "ZImageCPU", "ZImageTensor"]),
         .testTarget(name: "ZImageHubTests", dependencies: ["ZImageHub"]),
+        .testTarget(name: "ZImagePlannerTests", dependencies: ["ZImagePlanner"]),
         .testTarget(
             name: "ZImageServerTests",
             dependencies: [
                 "ZImageServer", "ZImagePipeline", "ZImageCPU", "ZImageTensor", "ZImageWeights", "ZImageTestSupport",
+                "ZImagePlanner",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -7,7 +7,7 @@ public struct DevicesCommand: ParsableCommand {
     /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "List the CPU and any CUDA GPUs zimage can use."
+        abstract: "List the CPU and any CUDA GPUs zimage can use, with live readings (memory, utilisation, power, temperature, clocks) where NVML is installed."
     )
 
     /// An empty command; ArgumentParser fills in the options.
@@ -26,6 +26,10 @@ public struct DevicesCommand: ParsableCommand {
             }
         } catch {
             print("cuda: unavailable: \(error)")
+        }
+        // Live readings (NVML index order); silent where NVML is not installed.
+        for gpu in NVML.shared?.statistics() ?? [] {
+            print("nvml:\(gpu.index): \(gpu.name): \(gpu.summary)")
         }
     }
 }

@@ -4,6 +4,7 @@ import ZImageCPU
 import ZImageCUDA
 import ZImageHub
 import ZImagePipeline
+import ZImagePlanner
 import ZImageTensor
 
 /// `zimage generate`: prompt → PNG files.
@@ -63,6 +64,9 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "Inpainting: a PNG mask of the init image (white repaints, black keeps; resized to the image).")
     var mask: String?
 
+    @Option(help: ArgumentHelp(VRAMBudget.help, valueName: "bytes"))
+    var vramBudget: VRAMBudget?
+
     /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
@@ -97,7 +101,28 @@ public struct GenerateCommand: ParsableCommand {
         let interactive = isatty(STDERR_FILENO) == 1
         try WritableFolder.ensure(output, flag: "--output")
         let loras = try loraOptions.load(prompt: prompt)
-        let (pipeline, _, _, _) = try modelOptions.pipeline(note: note)
+        var parameters = self.parameters
+        let edit = try initImage.map { path in
+            try EditImages.load(initImage: path, mask: mask, width: width, height: height)
+        }
+        if let edit { (parameters.width, parameters.height) = (edit.image.width, edit.image.height) }
+        let backend = try modelOptions.device.backend(threads: modelOptions.threads)
+        var precision = modelOptions.precision.resolved(on: backend)
+        // The plan, before any weight loads: a budget is kept or the run refused here.
+        var sequential = false
+        if precision != .float32, !modelOptions.usesDemoModel, let decision = try RunPlanning.decide(
+            backend: backend, budget: vramBudget,
+            request: PlanRequest(width: parameters.width, height: parameters.height, batch: parameters.batchSize,
+                                 steps: parameters.steps, guidance: parameters.guidanceScale > 0,
+                                 weights: Self.weights(modelOptions.precision, precision))) {
+            note("plan: \(decision.reason)")
+            let plan = try RunPlanning.require(decision)
+            if plan.tiledDecode { parameters.tiledDecode = true }
+            if plan.weights == .fp8 { precision = .float8 }
+            sequential = plan.mode == .sequential
+        }
+        let (pipeline, _, _, _) = try modelOptions.pipeline(backend: backend, precision: precision, note: note)
+        pipeline.releasesTextEncoder = sequential
         do {
             try pipeline.useLoRAs(loras)
         } catch {
@@ -105,11 +130,6 @@ public struct GenerateCommand: ParsableCommand {
         }
         for weighted in loras { note("LoRA \(weighted.lora.name) (\(weighted.lora.shortHash)) at \(weighted.strength)") }
         let loaded = Date()
-        var parameters = self.parameters
-        let edit = try initImage.map { path in
-            try EditImages.load(initImage: path, mask: mask, width: width, height: height)
-        }
-        if let edit { (parameters.width, parameters.height) = (edit.image.width, edit.image.height) }
         do { try parameters.validate(limits: .engine, names: .commandLine) } catch { throw CLIError(error.message) }
         let firstSeed = try Seed.resolve(seed, field: "--seed")
         parameters.seed = firstSeed
@@ -151,6 +171,17 @@ public struct GenerateCommand: ParsableCommand {
             + "peak memory \(ByteCount.format(ProcessMemory.peakResidentBytes)) (now "
             + "\(ByteCount.format(ProcessMemory.allocatedBytes)) allocated, "
             + "\(ByteCount.format(ProcessMemory.mappedBytes)) of memory-mapped files)")
+        // The device's own memory: the pool's high-water mark over loading and generating, and the
+        // driver's view of the whole device (what nvidia-smi shows); the CPU has none.
+        if let report = pipeline.backend.deviceMemoryReport() {
+            note("peak device memory (\(report.device)): \(report.summary)")
+        }
+    }
+
+    /// The weight format the planner may use: the one `--precision` fixes, or nil (auto: its pick).
+    static func weights(_ choice: PrecisionChoice, _ resolved: Precision) -> WeightFormat? {
+        guard case .fixed = choice else { return nil }
+        return resolved == .float8 ? .fp8 : .bf16
     }
 
     private func note(_ text: String) {

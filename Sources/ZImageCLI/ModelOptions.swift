@@ -69,6 +69,7 @@ public enum PrecisionChoice: Equatable, Sendable, ExpressibleByArgument, CustomS
     /// The values `--help` lists.
     public static var allValueStrings: [String] { Precision.allCases.map(\.rawValue) + ["auto"] }
 
+    /// The precision on `backend`: the fixed one, or fp32 on the CPU and bf16 on a GPU.
     public func resolved(on backend: any Backend) -> Precision {
         switch self {
         case .auto: backend.device == .cpu ? .float32 : .bfloat16
@@ -94,6 +95,10 @@ public struct ModelOptions: ParsableArguments {
 
     @Option(help: "CPU threads, 1 to \(Self.maxThreads) (default: all cores).")
     public var threads: Int?
+
+    /// Whether no model is named (the tiny demo model runs): the planner, which knows
+    /// Z-Image-Turbo's shapes, has nothing to plan then.
+    var usesDemoModel: Bool { model == nil && !split.isUsed }
 
     /// More CPU threads than this are refused (OpenBLAS takes a 32-bit count).
     public static let maxThreads = 1024
@@ -141,7 +146,12 @@ public struct ModelOptions: ParsableArguments {
     func pipeline(on device: DeviceChoice, threads: Int?, note: (String) -> Void) throws
         -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
         let backend = try device.backend(threads: threads)
-        let precision = self.precision.resolved(on: backend)
+        return try pipeline(backend: backend, precision: self.precision.resolved(on: backend), note: note)
+    }
+
+    /// The pipeline the flags name on an open backend at a given precision (after planning).
+    func pipeline(backend: any Backend, precision: Precision, note: (String) -> Void) throws
+        -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
         if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision) {
             return (named, backend, precision, false)
         }

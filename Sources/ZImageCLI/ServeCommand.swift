@@ -5,7 +5,9 @@ import Logging
 import ZImageCPU
 import ZImageCUDA
 import ZImageHub
+import NIOConcurrencyHelpers
 import ZImagePipeline
+import ZImagePlanner
 import ZImageServer
 
 /// `zimage serve`: the web UI and the HTTP APIs.
@@ -42,6 +44,9 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "This node's name in job records, /api/v1/system and /metrics; unique among the nodes sharing a database (default: hostname:port).") var nodeName: String?
     @Option(help: "Seconds a running job's lease lasts; a job whose node died runs again elsewhere after this (1 to 3600).")
     var leaseSeconds: Double = 30
+    @Option(help: ArgumentHelp(VRAMBudget.help + " Each job is planned at its own size; one that cannot fit fails with the reason.",
+                               valueName: "bytes"))
+    var vramBudget: VRAMBudget?
 
     /// An empty command; ArgumentParser fills in the options.
     public init() {}
@@ -104,7 +109,7 @@ public struct ServeCommand: AsyncParsableCommand {
     public func run() async throws {
         var logger = Logger(label: "zimage")
         logger.logLevel = .info
-        let options = serverOptions
+        var options = serverOptions
         try WritableFolder.ensure(options.dataDirectory, flag: "--data-dir")
         let devices = try workerDevices()
         // CPU workers share the cores: each gets its part unless --threads says otherwise.
@@ -114,19 +119,51 @@ public struct ServeCommand: AsyncParsableCommand {
         // Read only, from whichever thread loads or rebuilds a worker's engine.
         nonisolated(unsafe) let modelOptions = self.modelOptions
         let loraDirectory = options.dataDirectory + "/loras"
+        let budget = vramBudget
+        let plans = NIOLockedValueBox<PlanSummary?>(nil)
         let makeEngine: @Sendable (DeviceChoice) throws -> PipelineEngine = { device in
-            let (pipeline, backend, precision, isDemo) = try modelOptions.pipeline(on: device, threads: threads) {
+            let backend = try device.backend(threads: threads)
+            var precision = modelOptions.precision.resolved(on: backend)
+            // Planned at the default size (1024², batch 1) before loading; each job again at its own.
+            var request = PlanRequest(weights: GenerateCommand.weights(modelOptions.precision, precision))
+            let decision = precision == .float32 || modelOptions.usesDemoModel ? nil
+                : try RunPlanning.decide(backend: backend, budget: budget, request: request)
+            if let decision {
+                Logger(label: "zimage").info("plan \(device): \(decision.reason)")
+                let plan = try RunPlanning.require(decision)
+                if plan.weights == .fp8 { precision = .float8 }
+                request.weights = plan.weights
+                plans.withLockedValue { if $0 == nil { $0 = PlanSummary(decision) } }
+            }
+            let (pipeline, _, _, isDemo) = try modelOptions.pipeline(backend: backend, precision: precision) {
                 Logger(label: "zimage").info("\($0)")
             }
-            return PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
-                                  deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo,
-                                  loraLibrary: LoRALibrary(directory: loraDirectory))
+            let engine = PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,
+                                        deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo,
+                                        loraLibrary: LoRALibrary(directory: loraDirectory))
+            if let decision {
+                let card = decision.card, limit = decision.budgetBytes, planned = request
+                engine.jobPlanner = { parameters in
+                    var job = planned
+                    (job.width, job.height, job.batch, job.steps) = (parameters.width, parameters.height,
+                                                                     parameters.batchSize, parameters.steps)
+                    job.guidance = parameters.guidanceScale > 0
+                    let choice = Planner().decide(job, on: card, budget: limit)
+                    guard let plan = choice.chosen else {
+                        throw GenerationError.invalidParameter("size", "over this server's --vram-budget: \(choice.reason)")
+                    }
+                    return (plan.tiledDecode, plan.mode == .sequential)
+                }
+            }
+            return engine
         }
         var workers: [WorkerSpec] = []
         for device in devices {
             let engine = try makeEngine(device)
             workers.append(WorkerSpec(device: device.description, engine: engine, rebuild: { try makeEngine(device) }))
         }
+        options.plan = plans.withLockedValue { $0 }
+        if let nvml = NVML.shared { options.gpuStatistics = { nvml.statistics() } }
         let engine = workers[0].engine
         if host != "127.0.0.1" && host != "localhost" && host != "::1" && apiKey == nil {
             logger.warning("serving on \(host) without --api-key: anyone who can reach this port can use it")

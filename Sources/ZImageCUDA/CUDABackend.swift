@@ -7,7 +7,7 @@ import ZImageTensor
 ///
 /// Every Backend op runs here; the fused ops and attention take tensor-core kernels in bf16
 /// (Kernels/*.cu) and fall back to the composed reference (FusedReference) elsewhere.
-public final class CUDABackend: Backend, ConvertingUpload {
+public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting {
     public let device: Device
     /// The GPU this backend drives.
     public let info: CUDADeviceInfo
@@ -114,6 +114,26 @@ public final class CUDABackend: Backend, ConvertingUpload {
 
     /// Bytes of device memory held by live tensors, and by the pool's cache.
     public var memoryInUse: (tensors: Int, cached: Int) { poolLock.withLock { (pool.inUseBytes, pool.cachedBytes) } }
+
+    /// The pool's high-water marks and the driver's free/total (`DeviceMemoryReporting`).
+    public func poolMemoryReport() -> DeviceMemoryReport {
+        let (inUse, cached, peak, peakReserved) = poolLock.withLock {
+            (pool.inUseBytes, pool.cachedBytes, pool.peakInUseBytes, pool.peakReservedBytes)
+        }
+        let driverView = try? deviceMemory()
+        return DeviceMemoryReport(device: device.description, poolInUseBytes: inUse, poolCachedBytes: cached,
+                                  poolPeakInUseBytes: peak, poolPeakReservedBytes: peakReserved,
+                                  driverFreeBytes: driverView?.free, driverTotalBytes: driverView?.total)
+    }
+
+    /// Starts a new high-water mark at the pool's current use.
+    public func resetPoolPeak() { poolLock.withLock { pool.resetPeak() } }
+
+    /// Frees the pool's cached blocks (the driver gets them back).
+    public func trimPool() throws {
+        try makeCurrent()
+        try poolLock.withLock { try pool.trim() }
+    }
 
     /// Free and total device memory as the driver reports them.
     public func deviceMemory() throws -> (free: Int, total: Int) {

@@ -10,7 +10,13 @@ final class CUDAMemoryPool {
     /// Bytes held in the cache, not in use.
     private(set) var cachedBytes = 0
     /// Bytes handed out and not yet released.
-    private(set) var inUseBytes = 0
+    private(set) var inUseBytes = 0 {
+        didSet { peakInUseBytes = max(peakInUseBytes, inUseBytes) }
+    }
+    /// The most bytes handed out at once since the last `resetPeak` (the high-water mark).
+    private(set) var peakInUseBytes = 0
+    /// The most bytes held from the driver at once (in use + cached) since the last `resetPeak`.
+    private(set) var peakReservedBytes = 0
 
     init(driver: CUDADriver, device: Device) {
         self.driver = driver
@@ -47,6 +53,7 @@ final class CUDAMemoryPool {
         }
         try driver.check(result, "cuMemAlloc(\(size))")
         inUseBytes += size
+        peakReservedBytes = max(peakReservedBytes, inUseBytes + cachedBytes)
         return (address, size)
     }
 
@@ -55,6 +62,12 @@ final class CUDAMemoryPool {
         cached[size, default: []].append(address)
         cachedBytes += size
         inUseBytes -= size
+    }
+
+    /// Starts a new high-water mark at what is held now.
+    func resetPeak() {
+        peakInUseBytes = inUseBytes
+        peakReservedBytes = inUseBytes + cachedBytes
     }
 
     /// Frees every cached block.

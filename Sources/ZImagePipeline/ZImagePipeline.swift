@@ -64,13 +64,24 @@ public final class ZImagePipeline {
     public let backend: any Backend
     public let precision: Precision
     public let tokenizer: BPETokenizer
-    public let textEncoder: Qwen3TextEncoder
+    /// The text encoder while it is on the device (nil between prompts with `releasesTextEncoder`).
+    public private(set) var textEncoder: Qwen3TextEncoder?
+    /// Loads the text encoder again from its (memory-mapped) file; nil for a pipeline built from
+    /// loaded components, which keeps its encoder.
+    private let loadTextEncoder: (() throws -> Qwen3TextEncoder)?
+    /// Sequential components (the planner's `sequential` mode): the text encoder is freed after each
+    /// new prompt's encoding, and the backend's cached memory given back, so the denoising and the
+    /// decode run without it; a new prompt loads it again (a repeated one hits `encodePrompt`'s cache).
+    public var releasesTextEncoder = false
     /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
     public private(set) var transformer: ZImageTransformer
     /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
     public let baseTransformer: ZImageTransformer
     /// The LoRAs merged into `transformer`, in order.
     public private(set) var loras: [WeightedLoRA] = []
+    /// Reads the transformer's dense weights again, for an FP8 `baseTransformer` that dropped
+    /// them (`hasDenseWeights` false): LoRAs merge into these, then the result is quantised.
+    private var denseTransformerParameters: (() throws -> ParameterStore)?
     public let decoder: VAEDecoder
     /// The VAE encoder for img2img and inpainting (nil when the VAE file has none).
     public let encoder: VAEEncoder?
@@ -104,15 +115,31 @@ public final class ZImagePipeline {
         }
         let tokenizerPath = try model.component("tokenizer").directory + "/tokenizer.json"
         let tokenizerLoad = BackgroundWork { try BPETokenizer(path: tokenizerPath) }   // parsed while the weights upload
-        textEncoder = try Qwen3TextEncoder(
-            configuration: ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder")),
-            weights: model.weights(of: "text_encoder"), backend: backend, dtype: weightDType)
+        let textConfiguration = try ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder"))
+        let textWeights = try model.weights(of: "text_encoder")
+        let loadTextEncoder = { [backend] in
+            try Qwen3TextEncoder(configuration: textConfiguration, weights: textWeights, backend: backend, dtype: weightDType)
+        }
+        self.loadTextEncoder = loadTextEncoder
+        textEncoder = try loadTextEncoder()
         lap("text encoder")
-        baseTransformer = try ZImageTransformer(
-            configuration: ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
-                                                         from: model.component("transformer")),
-            weights: model.weights(of: "transformer"), backend: backend, dtype: weightDType,
-            linearFormat: precision.transformerLinearFormat)
+        let transformerConfiguration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
+                                                                         from: model.component("transformer"))
+        let transformerWeights = try model.weights(of: "transformer")
+        if precision == .float8 {
+            // FP8 holds the projections once (no dense copy); LoRAs re-read the dense weights.
+            let read = { [backend] in
+                try ZImageTransformer.parameterSpec(transformerConfiguration)
+                    .load(from: transformerWeights, component: "transformer", on: backend, dtype: weightDType)
+            }
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, parameters: read(),
+                                                    linearFormat: .float8, keepsDenseWeights: false)
+            denseTransformerParameters = read
+        } else {
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, weights: transformerWeights,
+                                                    backend: backend, dtype: weightDType,
+                                                    linearFormat: precision.transformerLinearFormat)
+        }
         lap("transformer")
         transformer = baseTransformer
         let vaeConfiguration = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
@@ -138,6 +165,7 @@ public final class ZImagePipeline {
         self.precision = precision
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
+        loadTextEncoder = nil
         self.transformer = transformer
         baseTransformer = transformer
         self.decoder = decoder
@@ -158,18 +186,59 @@ public final class ZImagePipeline {
         guard identity(loras) != identity(self.loras) else { return }
         transformer = baseTransformer
         self.loras = []
-        transformer = try baseTransformer.merging(loras)
+        if !loras.isEmpty, !baseTransformer.hasDenseWeights {
+            guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }
+            // The dense weights are read from the (memory-mapped) file only for the merge.
+            transformer = try ZImageTransformer(configuration: baseTransformer.configuration,
+                                                parameters: LoRAMerge.apply(loras, to: read()),
+                                                linearFormat: baseTransformer.linearFormat, keepsDenseWeights: false)
+        } else {
+            transformer = try baseTransformer.merging(loras)
+        }
         self.loras = loras
     }
 
     // MARK: Stages (public so parity tests can check each)
 
     /// Caption features `[L, cap_dim]` of a prompt (templated, cut at 512 tokens) and whether it was cut.
+    /// The last `promptCacheSize` prompts' features are kept (a few MiB at most), so a repeated
+    /// prompt (a batch, the next job with the same text) skips the text encoder: the hook the
+    /// planner's sequential-components mode relies on (the encoder need not be resident then).
     public func encodePrompt(_ prompt: String) throws -> (features: Tensor, truncated: Bool) {
+        if promptCacheSize > 0, let index = promptCache.firstIndex(where: { $0.prompt == prompt }) {
+            let hit = promptCache.remove(at: index)
+            promptCache.insert(hit, at: 0)
+            return (hit.features, hit.truncated)
+        }
         let tokenized = TokenizedPrompt(prompt: prompt, tokenizer: tokenizer)
         backend.beginStage("text encoder")
-        return (try textEncoder.encode(ids: tokenized.ids, activationDType: precision.dtype), tokenized.truncated)
+        let encoder: Qwen3TextEncoder
+        if let resident = textEncoder {
+            encoder = resident
+        } else if let loadTextEncoder {
+            encoder = try loadTextEncoder()
+            textEncoder = encoder
+        } else {
+            throw GenerationError.modelNotSupported("the text encoder was released and cannot be loaded again")
+        }
+        let features = try encoder.encode(ids: tokenized.ids, activationDType: precision.dtype)
+        if releasesTextEncoder, loadTextEncoder != nil {
+            // Its weights go back to the pool; the pool's cache goes back to the driver.
+            textEncoder = nil
+            try backend.synchronize()
+            try backend.releaseCachedDeviceMemory()
+        }
+        promptCache.insert((prompt, features, tokenized.truncated), at: 0)
+        if promptCache.count > promptCacheSize { promptCache.removeLast(promptCache.count - max(promptCacheSize, 0)) }
+        return (features, tokenized.truncated)
     }
+
+    /// How many prompts' caption features `encodePrompt` keeps (0 turns the cache off).
+    public var promptCacheSize = 4 {
+        didSet { if promptCache.count > max(promptCacheSize, 0) { promptCache.removeLast(promptCache.count - max(promptCacheSize, 0)) } }
+    }
+    /// The cached caption features, most recent first.
+    private var promptCache: [(prompt: String, features: Tensor, truncated: Bool)] = []
 
     /// The initial latent `[16, 1, H/8, W/8]` for one seed: `torch.randn` on a CPU generator.
     public func initialLatent(width: Int, height: Int, seed: UInt64) throws -> Tensor {

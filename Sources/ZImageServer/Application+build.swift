@@ -6,6 +6,8 @@ import NIOConcurrencyHelpers
 import PostgresNIO
 import ServiceLifecycle
 import ZImagePipeline
+import ZImagePlanner
+import ZImageTensor
 
 /// Settings of `zimage serve`.
 public struct ServerOptions: Sendable {
@@ -36,6 +38,11 @@ public struct ServerOptions: Sendable {
     /// Seconds a running job's lease lasts without a renewal; a job whose node died is taken up by
     /// another node this long after (1 to 3600).
     public var leaseSeconds: Double = 30
+    /// Live GPU readings for `/api/v1/system`, `/metrics` and the web UI's gauge (NVML in
+    /// `zimage serve`); nil, or an empty answer, where there is no monitor: the fields are then null.
+    public var gpuStatistics: (@Sendable () -> [GPUStatistics])?
+    /// What the planner chose for this node's workers (`--vram-budget`), shown in `/api/v1/system`.
+    public var plan: PlanSummary?
 
     /// The defaults, keeping jobs and images in `dataDirectory`.
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
@@ -144,7 +151,8 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     if let path = options.publicDirectory ?? ServerResources.publicDirectory, let folder = ContainedFolder(path) {
         router.add(middleware: StaticFilesMiddleware(folder: folder))
     }
-    NativeAPI(service: service, store: store, engine: engine, limits: options.limits).register(on: router)
+    NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
+              gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)
     A1111API(service: service, store: store, engine: engine, limits: options.limits,
              options: OptionsStore(A1111API.defaultOptions(model: engine.modelName))).register(on: router)
     OpenAIAPI(service: service, store: store, engine: engine, limits: options.limits, publicURL: options.baseURL)
@@ -157,6 +165,7 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
         metrics.queueLength.record(Int64(try await store.count(status: .queued)))
         metrics.running.record(Int64(try await store.count(status: .running)))
         metrics.record(service.workerStatuses)
+        metrics.record(options.gpuStatistics?() ?? [])
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: .init(string: metrics.render())))
     }

@@ -7,6 +7,10 @@ extension ZImageTransformer {
     /// (or none) switches LoRAs without reloading or unmerging anything.
     public func merging(_ loras: [WeightedLoRA]) throws -> ZImageTransformer {
         guard !loras.isEmpty else { return self }
+        guard hasDenseWeights else {
+            throw LoRAError.unsupported(file: loras[0].lora.path, detail: "this FP8 transformer dropped its dense "
+                + "weights; merge into weights read again (ZImagePipeline.useLoRAs) or use --precision bf16")
+        }
         return try ZImageTransformer(configuration: configuration,
                                      parameters: LoRAMerge.apply(loras, to: parameters), linearFormat: linearFormat)
     }

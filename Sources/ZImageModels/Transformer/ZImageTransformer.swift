@@ -13,8 +13,12 @@ public final class ZImageTransformer {
     public let configuration: ZImageTransformerConfiguration
     /// How the image-token blocks' projections hold their weights (dense, or FP8).
     public let linearFormat: LinearWeightFormat
-    /// The tensors the layers were built from, by diffusers key.
+    /// The tensors the layers were built from, by diffusers key (without the FP8 projections'
+    /// dense weights when `hasDenseWeights` is false).
     public let parameters: ParameterStore
+    /// Whether `parameters` holds every dense weight (LoRA merges start from them); false for an
+    /// FP8 transformer built with `keepsDenseWeights: false`, which then holds its projections once.
+    public let hasDenseWeights: Bool
     static let sequenceMultiple = 32
     /// Sinusoid frequencies of the timestep embedding (a cos and a sin each).
     static let timestepFrequencies = 128
@@ -100,14 +104,30 @@ public final class ZImageTransformer {
     /// does); `parameters` is kept, so another set of LoRAs can start again from the same tensors.
     /// With `linearFormat` `.float8` the layers hold FP8 copies and `parameters` the dense weights
     /// (the LoRA merge starts from those), so FP8 with LoRAs costs the dense weights' memory too.
+    /// `keepsDenseWeights: false` (FP8 only) drops the projections' dense weights from `parameters`
+    /// once the layers hold their FP8 copies: half the memory, and a LoRA merge then needs the
+    /// dense weights read again (`ZImagePipeline.useLoRAs` does).
     public init(configuration c: ZImageTransformerConfiguration, parameters store: ParameterStore,
-                linearFormat: LinearWeightFormat = .dense) throws {
+                linearFormat: LinearWeightFormat = .dense, keepsDenseWeights: Bool = true) throws {
         try Self.checkSupported(c)
         configuration = c
-        parameters = store
+        let drops = linearFormat == .float8 && !keepsDenseWeights
+        let quantised = drops ? Set(Self.float8Keys(c)) : []
+        parameters = drops ? ParameterStore(component: store.component,
+                                            tensors: store.tensors.filter { !quantised.contains($0.key) }) : store
+        hasDenseWeights = !drops
         self.linearFormat = linearFormat
         modules = try Modules(LoadedParameters(store), c, linearFormat: linearFormat)
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    /// The weights FP8 quantises: the attention and feed-forward projections of the image-token
+    /// blocks (noise refiner, main layers).
+    public static func float8Keys(_ c: ZImageTransformerConfiguration) -> [String] {
+        let blocks = (0..<c.nRefinerLayers).map { "noise_refiner.\($0)." } + (0..<c.nLayers).map { "layers.\($0)." }
+        let projections = ["attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0",
+                           "feed_forward.w1", "feed_forward.w2", "feed_forward.w3"]
+        return blocks.flatMap { block in projections.map { block + $0 + ".weight" } }
     }
 
     /// Image positions (Lp + 1, h, w), pad rows (0, 0, 0): tables made once per grid and caption length.

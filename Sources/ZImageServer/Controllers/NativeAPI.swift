@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 import ZImagePipeline
+import ZImagePlanner
+import ZImageTensor
 
 /// The native JSON API under `/api/v1` (documented in Resources/openapi.json).
 struct NativeAPI: Sendable {
@@ -9,6 +11,10 @@ struct NativeAPI: Sendable {
     let store: any JobStore
     let engine: any GenerationEngine
     let limits: GenerationLimits
+    /// Live GPU readings (NVML), when the server has a monitor.
+    var gpuStatistics: (@Sendable () -> [GPUStatistics])? = nil
+    /// The planner's choice for this node, when one was made.
+    var plan: PlanSummary? = nil
 
     func register(on router: Router<ZImageRequestContext>) {
         let api = router.group("api/v1")
@@ -85,10 +91,19 @@ struct NativeAPI: Sendable {
             return Response.png([UInt8](data))
         }
         api.get("system") { _, _ in
+            // "memory" is the device's (null on the CPU); the process's own memory is "host_memory".
             let memory: Any = self.engine.memory().map { ["used": $0.used, "total": $0.total] } ?? NSNull()
             let workers = self.service.workerStatuses
+            let gpus = self.gpuStatistics?() ?? []
+            let host: [String: Any] = ["allocated_bytes": ProcessMemory.allocatedBytes,
+                                       "peak_resident_bytes": ProcessMemory.peakResidentBytes,
+                                       "physical_bytes": Int(clamping: ProcessInfo.processInfo.physicalMemory)]
             return Response.json(["version": ServerInfo.version, "model": self.engine.modelName,
                                   "device": self.engine.deviceDescription, "memory": memory,
+                                  "device_memory": self.engine.deviceMemory()?.object ?? NSNull(),
+                                  "host_memory": host,
+                                  "gpus": gpus.isEmpty ? NSNull() : gpus.map(\.object) as Any,
+                                  "plan": self.plan?.object ?? NSNull(),
                                   "queue_length": try await self.service.queueLength(), "demo_model": self.engine.isDemoModel,
                                   "node": self.service.node, "store": self.store.isShared ? "shared" : "local",
                                   "queued": try await self.store.count(status: .queued),

@@ -16,8 +16,12 @@ public protocol GenerationEngine: Sendable {
     /// Generates; `progress` returns false to cancel (then `GenerationError.cancelled` is thrown).
     func generate(_ parameters: GenerationParameters,
                   progress: @escaping @Sendable (GenerationProgress) -> Bool) async throws -> [GeneratedImage]
-    /// Device memory in use and in total, when the device reports it.
+    /// Device memory this engine holds and the device's total, when the device has memory of its own
+    /// (a GPU); nil on the CPU, whose memory is the process's (`ProcessMemory`), never shown as a device's.
     func memory() -> (used: Int, total: Int)?
+    /// The device's memory report (pool now and at most since the last job started, driver's
+    /// free/total); nil on the CPU.
+    func deviceMemory() -> DeviceMemoryReport?
     /// Tokens of a prompt as the text encoder would count them (without the template), when the
     /// engine has a tokenizer; the server's token limit uses it. Must be safe to call from any thread.
     var tokenCount: (@Sendable (String) -> Int)? { get }
@@ -41,6 +45,8 @@ extension GenerationEngine {
     }
     /// No LoRA folder.
     public func availableLoRAs() -> [LoRALibrary.Entry] { [] }
+    /// No device memory of its own.
+    public func deviceMemory() -> DeviceMemoryReport? { nil }
 }
 
 /// The real engine: a `ZImagePipeline` on one device, run on its own thread so that long CPU or
@@ -57,6 +63,11 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     public let isDemoModel: Bool
     /// A preview every this many steps.
     public let previewEvery: Int
+    /// The planner's check of each job against the device memory budget (`serve --vram-budget`):
+    /// returns whether the job must decode in tiles and whether the text encoder must leave the
+    /// device after encoding (sequential components), or throws the refusal (a `GenerationError`,
+    /// so the job fails with the reason). Nil: no budget. Set before the engine serves.
+    public var jobPlanner: (@Sendable (GenerationParameters) throws -> (tiledDecode: Bool, releasesTextEncoder: Bool))?
 
     /// The LoRA folder generations pick LoRAs from (by name).
     public let loraLibrary: LoRALibrary?
@@ -82,9 +93,15 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         // The pipeline is only used on the serial `queue`, one generation at a time.
         nonisolated(unsafe) let pipeline = self.pipeline
         let previewEvery = self.previewEvery
-        return try await withCheckedThrowingContinuation { continuation in
+        var parameters = parameters
+        let plan = try jobPlanner?(parameters)
+        if plan?.tiledDecode == true { parameters.tiledDecode = true }
+        return try await withCheckedThrowingContinuation { [parameters] continuation in
             queue.async {
                 continuation.resume(with: Result {
+                    if let plan { pipeline.releasesTextEncoder = plan.releasesTextEncoder }
+                    // The job's own high-water mark (the resident weights are in it: they stay held).
+                    pipeline.backend.resetPeakDeviceMemory()
                     try pipeline.useLoRAs(self.resolveLoRAs(parameters.loras ?? []))
                     let input = try Self.initImage(parameters)
                     return try pipeline.generate(parameters, initImage: input, previewEvery: previewEvery,
@@ -132,10 +149,13 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         return { tokenizer.encode($0).count }
     }
 
-    /// The process's allocated bytes and the machine's physical memory; nil where the allocator
-    /// does not report them.
+    /// The GPU memory this engine's pool holds (tensors and cache) of the device's total; nil on the
+    /// CPU (the server once showed the process's host memory here as "device memory").
     public func memory() -> (used: Int, total: Int)? {
-        let used = ProcessMemory.allocatedBytes
-        return used > 0 ? (used, Int(ProcessInfo.processInfo.physicalMemory)) : nil
+        guard let report = deviceMemory(), let total = report.driverTotalBytes else { return nil }
+        return (report.poolInUseBytes + report.poolCachedBytes, total)
     }
+
+    /// The pipeline backend's report (`DeviceMemoryReporting`); nil on the CPU.
+    public func deviceMemory() -> DeviceMemoryReport? { pipeline.backend.deviceMemoryReport() }
 }

@@ -1,4 +1,5 @@
 import Prometheus
+import ZImageTensor
 
 /// Prometheus metrics served at `/metrics`.
 public final class ServerMetrics: Sendable {
@@ -64,8 +65,38 @@ public final class ServerMetrics: Sendable {
             }
             if let memory = status.memory {
                 registry.makeGauge(name: "zimage_worker_memory_used_bytes", labels: labels,
-                                   help: "Memory in use on this worker's device").record(Int64(memory.used))
+                                   help: "Device memory this worker's pool holds (tensors and cache)").record(Int64(memory.used))
             }
+            if let report = status.deviceMemory {
+                registry.makeGauge(name: "zimage_worker_memory_peak_bytes", labels: labels,
+                                   help: "Most device memory this worker's tensors held at once during its last job")
+                    .record(Int64(report.poolPeakInUseBytes))
+                registry.makeGauge(name: "zimage_worker_memory_peak_reserved_bytes", labels: labels,
+                                   help: "Most device memory this worker's pool held from the driver during its last job")
+                    .record(Int64(report.poolPeakReservedBytes))
+            }
+        }
+    }
+
+    /// Per-GPU gauges from the live readings (NVML); a reading the card does not give is left out.
+    func record(_ gpus: [GPUStatistics]) {
+        for gpu in gpus {
+            let labels = [("gpu", String(gpu.index)), ("name", gpu.name)]
+            func gauge(_ name: String, _ help: String, _ value: Double?) {
+                guard let value else { return }
+                registry.makeGauge(name: name, labels: labels, help: help).record(value)
+            }
+            gauge("zimage_gpu_memory_used_bytes", "GPU memory in use (every process), from NVML", gpu.memoryUsedBytes.map(Double.init))
+            gauge("zimage_gpu_memory_free_bytes", "GPU memory free, from NVML", gpu.memoryFreeBytes.map(Double.init))
+            gauge("zimage_gpu_memory_total_bytes", "GPU memory in total, from NVML", gpu.memoryTotalBytes.map(Double.init))
+            gauge("zimage_gpu_utilization_ratio", "Share of time a kernel ran (0 to 1)", gpu.utilizationPercent.map { Double($0) / 100 })
+            gauge("zimage_gpu_memory_utilization_ratio", "Share of time device memory was busy (0 to 1)",
+                  gpu.memoryUtilizationPercent.map { Double($0) / 100 })
+            gauge("zimage_gpu_power_watts", "Power draw", gpu.powerDrawWatts)
+            gauge("zimage_gpu_power_limit_watts", "Enforced power limit", gpu.powerLimitWatts)
+            gauge("zimage_gpu_temperature_celsius", "GPU temperature", gpu.temperatureCelsius.map(Double.init))
+            gauge("zimage_gpu_sm_clock_hertz", "SM clock", gpu.smClockMHz.map { Double($0) * 1e6 })
+            gauge("zimage_gpu_memory_clock_hertz", "Memory clock", gpu.memoryClockMHz.map { Double($0) * 1e6 })
         }
     }
 

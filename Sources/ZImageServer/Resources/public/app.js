@@ -1043,6 +1043,26 @@
       parts.push(t("queueN", { count: queueLength }));
     }
     $("system-info").textContent = parts.filter(Boolean).join(" · ");
+    renderGPU(s);
+  }
+  // The live GPU gauge in the header: the first GPU's readings, hidden when the server has none.
+  function renderGPU(s) {
+    const el = $("status-gpu");
+    const gpus = s && Array.isArray(s.gpus) ? s.gpus : [];
+    const g = gpus[0];
+    el.hidden = !g;
+    if (!g) { el.textContent = ""; el.title = ""; return; }
+    const line = (x) => {
+      const parts = [];
+      if (x.utilization_percent != null) parts.push(`${x.utilization_percent} %`);
+      if (x.memory_used_bytes != null && x.memory_total_bytes) parts.push(`${fmtBytes(x.memory_used_bytes)} / ${fmtBytes(x.memory_total_bytes)}`);
+      if (x.power_draw_watts != null) parts.push(`${Math.round(x.power_draw_watts)} W`);
+      if (x.temperature_celsius != null) parts.push(`${x.temperature_celsius} °C`);
+      return parts.join(" · ");
+    };
+    el.textContent = `GPU ${line(g)}`;
+    el.title = gpus.map((x) => `${x.index}: ${x.name} — ${line(x)}`).join("\n");
+    el.style.setProperty("--gpu-use", `${Math.max(0, Math.min(100, Number(g.utilization_percent) || 0))}%`);
   }
   function pollSoon(delay = 0) {
     clearTimeout(S.pollTimer);
@@ -1051,7 +1071,8 @@
   let systemCountdown = 0;
   async function poll() {
     clearTimeout(S.pollTimer);
-    if (systemCountdown-- <= 0) { systemCountdown = 3; refreshSystem(); }
+    // Every poll while a job runs (the GPU gauge stays live), every fourth otherwise.
+    if (systemCountdown-- <= 0) { systemCountdown = S.follow || queueItems().length > 0 ? 0 : 3; refreshSystem(); }
     await refreshQueue();
     const busy = S.follow || queueItems().length > 0;
     const delay = S.auth ? 15000 : document.hidden ? 10000 : busy ? 1500 : 4000;

@@ -45,7 +45,9 @@ final class GenerationWorker: Sendable {
 
     var snapshot: WorkerStatus {
         var value = status.withLockedValue { $0 }
-        value.memory = engine.withLockedValue { $0 }?.memory()
+        let current = engine.withLockedValue { $0 }
+        value.memory = current?.memory()
+        value.deviceMemory = current?.deviceMemory()
         return value
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ZImageTensor
 
 /// One device's worker as `zimage serve` sets it up: the engine already loaded on the device, and
 /// how to load a fresh one after the device failed (out of memory, driver error).
@@ -35,6 +36,7 @@ struct WorkerStatus: Sendable {
     var lastJobSeconds: Double?
     var lastError: String?
     var memory: (used: Int, total: Int)?
+    var deviceMemory: DeviceMemoryReport?
 
     var object: [String: Any] {
         var object: [String: Any] = [
@@ -44,6 +46,7 @@ struct WorkerStatus: Sendable {
             "last_job_seconds": lastJobSeconds ?? NSNull(), "last_error": lastError ?? NSNull(),
         ]
         object["memory"] = memory.map { ["used": $0.used, "total": $0.total] } ?? NSNull()
+        object["device_memory"] = deviceMemory?.object ?? NSNull()
         return object
     }
 }

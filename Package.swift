@@ -59,6 +59,8 @@ let package = Package(
         ),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
         .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
+        // gzip through zlib: the bundled Qwen tokenizer (Resources/qwen3-tokenizer.json.gz).
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         // Crypto: the A1111 short hash of LoRA files (sha256 of the tensor data) for infotexts.
         .target(
             name: "ZImageModels",
@@ -67,13 +69,15 @@ let package = Package(
         ),
         .target(
             name: "ZImagePipeline",
-            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG"],
+            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG", "CZlib",
+                           .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources/qwen3-tokenizer.json.gz")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ZImageServer",
             dependencies: [
-                "ZImagePipeline", "ZImageTensor", "ZImageModels",
+                "ZImagePipeline", "ZImageTensor", "ZImageModels", "ZImageHub",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -130,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "ZImageModelsTests",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline",
-                           "ZImageTestSupport"]
+                           "ZImageTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "ZImageTokenizerTests",

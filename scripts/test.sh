@@ -46,12 +46,12 @@ swift test --skip-build --filter ZImageServerTests
 # `zimage inspect` on damaged files: exit status 1 with a message, never a signal (>= 128).
 bin=$(swift build --show-bin-path)/zimage
 failures=0
-for file in Tests/Fixtures/corrupt/*.safetensors; do
+for file in Tests/Fixtures/corrupt/*.safetensors Tests/Fixtures/corrupt/*.gguf Tests/Fixtures/corrupt/quantised/*.safetensors; do
     set +e
     message=$("$bin" inspect "$file" 2>&1 >/dev/null)
     status=$?
     set -e
-    if [ "$(basename "$file")" = valid.safetensors ]; then
+    if [ "$(basename "$file")" = valid.safetensors ] || [ "$(basename "$file")" = valid.gguf ]; then
         [ $status -eq 0 ] || { echo "FAIL: valid file: exit $status: $message"; failures=$((failures + 1)); }
     elif [ $status -ne 1 ] || ! grep -q "^Error: .*$(basename "$file")" <<<"$message"; then
         echo "FAIL: $file: exit $status: $message"
@@ -59,7 +59,7 @@ for file in Tests/Fixtures/corrupt/*.safetensors; do
     fi
 done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
-for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors; do   # ComfyUI files: each layout detected
+for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors Tests/Fixtures/layouts/quantised/tiny_zimage_*; do   # each layout detected
     "$bin" inspect --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["components"][0]["layout"], d'
 done
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }

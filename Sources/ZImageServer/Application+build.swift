@@ -33,6 +33,9 @@ public struct ServerOptions: Sendable {
     /// Seconds a running job's lease lasts without a renewal; a job whose node died is taken up by
     /// another node this long after (1 to 3600).
     public var leaseSeconds: Double = 30
+    /// A Hugging Face hub cache (`HF_HUB_CACHE`) whose diffusers pipelines `/sdapi/v1/sd-models`
+    /// lists after the served model; nil lists the served model only. Read on each request.
+    public var hubCacheDirectory: String?
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
@@ -139,7 +142,8 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     }
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits).register(on: router)
     A1111API(service: service, store: store, engine: engine, limits: options.limits,
-             options: OptionsStore(A1111API.defaultOptions(model: engine.modelName))).register(on: router)
+             options: OptionsStore(A1111API.defaultOptions(model: engine.modelName)),
+             hubCache: options.hubCacheDirectory).register(on: router)
     OpenAIAPI(service: service, store: store, engine: engine, limits: options.limits, publicURL: options.baseURL)
         .register(on: router)
     router.get("api/v1/openapi.json") { _, _ in

@@ -128,7 +128,7 @@ public struct InspectReport {
                 for row in component.tensors {
                     let name = row.name.padding(toLength: width, withPad: " ", startingAt: 0)
                     let stored = row.storage ?? row.dtype.safetensorsName
-                    lines.append("  \(name)  \(stored.padding(toLength: 7, withPad: " ", startingAt: 0)) \(row.shape)")
+                    lines.append("  \(name)  \(stored.padding(toLength: max(7, stored.count), withPad: " ", startingAt: 0)) \(row.shape)")
                 }
             }
         }

@@ -71,8 +71,10 @@ enum Dequantization {
                                                       detail: "\(scales.count) scales for \(rows) rows")
             }
             let perRow = rows == 0 ? 0 : count / rows
-            let decode: (UInt8) -> Float = info.dtype == .float8E4M3
-                ? Float8E4M3.decode : { HalfPrecision.float(float16Bits: UInt16($0) << 8) }   // e5m2 = f16's top byte
+            let isE4M3 = info.dtype == .float8E4M3
+            func decode(_ byte: UInt8) -> Float {   // e5m2 is the top byte of an f16
+                isE4M3 ? Float8E4M3.decode(byte) : HalfPrecision.float(float16Bits: UInt16(byte) << 8)
+            }
             var out = [Float](repeating: 0, count: count)
             out.withUnsafeMutableBufferPointer { values in
                 for i in 0..<count {
@@ -108,12 +110,11 @@ extension WeightSet {
         let encoded = entries.values.contains { $0.isStorageEncoded }
         guard gguf != nil || encoded else { return nil }
         let forms = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        var container = "safetensors"
-        if let gguf { container = "GGUF, arch " + (gguf.metadata["general.architecture"] ?? "not named") }
-        let kind = shards.contains { $0.info("scaled_fp8") != nil || $0.names.contains { $0.hasSuffix(".scaled_fp8") } }
-            ? "legacy scaled fp8" : entries.values.contains { if case .scaledFloat8 = $0.encoding { true } else { false } }
-            ? "fp8 with scales (comfy_quant or scaled)" : gguf != nil ? "GGUF" : "plain fp8 casts"
-        return "\(kind) (\(container)): \(forms)"
+        let isLegacy = shards.contains { $0.names.contains { $0 == "scaled_fp8" || $0.hasSuffix(".scaled_fp8") } }
+        let hasScales = entries.values.contains { if case .scaledFloat8 = $0.encoding { true } else { false } }
+        let kind = gguf.map { "GGUF (arch " + ($0.metadata["general.architecture"] ?? "not named") + ")" }
+            ?? (isLegacy ? "legacy scaled fp8" : hasScales ? "comfy_quant fp8" : "plain fp8 casts")
+        return "\(kind): \(forms)"
             + (encoded ? "; quantised tensors are widened (dequantised) to the compute dtype at load" : "")
     }
 }

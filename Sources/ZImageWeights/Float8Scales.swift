@@ -43,7 +43,7 @@ enum Float8Scales {
             let scaleKey = [layer + ".weight_scale", layer + ".scale_weight"].first { entries[$0] != nil }
             guard let scaleKey, let scaleInfo = entries[scaleKey], let scaleFile = files[scaleKey] else { continue }
             let rows = info.shape.rank == 0 ? 1 : info.shape[0]
-            guard scaleInfo.encoding == .plain,
+            guard scaleInfo.encoding == .plain, scaleInfo.shape.count == 1 || scaleInfo.shape.count == rows,
                   let scales = Dequantization.smallFloats(scaleFile.bytes(of: scaleInfo), dtype: scaleInfo.dtype),
                   scales.count == scaleInfo.shape.count, scales.count == 1 || scales.count == rows else {
                 throw WeightLoadingError.quantization(

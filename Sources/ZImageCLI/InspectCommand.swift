@@ -87,9 +87,12 @@ public struct InspectReport {
         public var layout: String?
         public var totalBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
         public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.count } }
-        /// Bytes per dtype, e.g. `["BF16": 123]`.
+        /// Bytes per stored type, e.g. `["BF16": 123]` (`Q8_0` for GGML blocks; fp8 by its dtype).
         public var bytesByDType: [String: Int] {
-            tensors.reduce(into: [:]) { $0[$1.dtype.safetensorsName, default: 0] += $1.bytes }
+            tensors.reduce(into: [:]) { totals, row in
+                let name = row.storage.map { String($0.prefix { $0 != "×" }) } ?? row.dtype.safetensorsName
+                totals[name, default: 0] += row.bytes
+            }
         }
     }
 

@@ -88,7 +88,10 @@ public enum GGUFReader {
             let type = try reader.u32("type of '\(name)'")
             let offset = try reader.u64("offset of '\(name)'")
             let info = try entry(name: name, ne: extents, type: type, path: path, originalShape: originalShapes[name])
-            guard offset <= UInt64(Int.max), Int(offset) % alignment == 0 else {
+            guard offset <= UInt64(Int.max) else {
+                throw GGUFError.spanOutOfBounds(path: path, tensor: name, detail: "data offset \(offset) is past the end of the file")
+            }
+            guard Int(offset) % alignment == 0 else {
                 throw GGUFError.spanOutOfBounds(path: path, tensor: name,
                                                 detail: "data offset \(offset) is not a multiple of the alignment \(alignment)")
             }

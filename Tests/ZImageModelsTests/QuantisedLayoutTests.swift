@@ -91,6 +91,21 @@ import ZImageTestSupport
         #expect(Double(within1) / Double(max(expected.count, 1)) >= 0.995, "\(layout): \(within1) within 1")
     }
 
+    /// A ComfyUI folder holding a GGUF transformer: found by its keys like a .safetensors one, and
+    /// with no tokenizer folder the bundled Qwen tokenizer is chosen (nil).
+    @Test func detectionFindsGGUFTransformers() throws {
+        let folder = NSTemporaryDirectory() + "zimage-gguf-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/diffusion_models", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let comfy = Fixtures.path("layouts/comfyui")
+        try FileManager.default.copyItem(atPath: Self.file("tiny_zimage_Q8_0.gguf"), toPath: folder + "/diffusion_models/z.gguf")
+        try FileManager.default.copyItem(atPath: comfy + "/vae", toPath: folder + "/vae")
+        try FileManager.default.copyItem(atPath: comfy + "/text_encoders", toPath: folder + "/text_encoders")
+        let found = try SplitFiles.detect(in: folder)
+        #expect(found.transformer == folder + "/diffusion_models/z.gguf")
+        #expect(found.tokenizer == nil)
+    }
+
     @Test func bfloat16PrecisionWidensThenRounds() throws {
         let weights = try SplitFiles.transformerWeights(Self.file("tiny_zimage_Q8_0.gguf"))
         let key = "layers.0.attention.to_q.weight"

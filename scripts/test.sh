@@ -59,8 +59,11 @@ for file in Tests/Fixtures/corrupt/*.safetensors Tests/Fixtures/corrupt/*.gguf T
     fi
 done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
-for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors Tests/Fixtures/layouts/quantised/tiny_zimage_*; do   # each layout detected
+for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors; do   # ComfyUI files: each layout detected
     "$bin" inspect --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["components"][0]["layout"], d'
+done
+for file in Tests/Fixtures/layouts/quantised/tiny_zimage_*; do   # quantised files: transformer and storage named
+    "$bin" inspect --json "$file" | python3 -c 'import json,sys; l=json.load(sys.stdin)["components"][0]["layout"]; assert "transformer" in l and ("GGUF (arch lumina2)" in l or "fp8" in l), l'
 done
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
 echo "inspect: every corrupt fixture refused with exit 1 and a message"

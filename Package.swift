@@ -61,6 +61,8 @@ let package = Package(
         ),
         // libpng (Debian libpng-dev) behind a small C layer that turns its longjmp errors into return codes.
         .target(name: "CLibPNG", linkerSettings: [.linkedLibrary("png16")]),
+        // gzip through zlib: the bundled Qwen tokenizer (Resources/qwen3-tokenizer.json.gz).
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         // Crypto: the A1111 short hash of LoRA files (sha256 of the tensor data) for infotexts.
         .target(
             name: "ZImageModels",
@@ -69,13 +71,15 @@ let package = Package(
         ),
         .target(
             name: "ZImagePipeline",
-            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG"],
+            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG", "CZlib",
+                           .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources/qwen3-tokenizer.json.gz")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ZImageServer",
             dependencies: [
-                "ZImagePipeline", "ZImageTensor", "ZImageModels", "ZImagePlanner",
+                "ZImagePipeline", "ZImageTensor", "ZImageModels", "ZImagePlanner", "ZImageHub",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -134,7 +138,7 @@ let package = Package(
         .testTarget(
             name: "ZImageModelsTests",
             dependencies: ["ZImageTensor", "ZImageCPU", "ZImageWeights", "ZImageModels", "ZImageTokenizer", "ZImagePipeline",
-                           "ZImageTestSupport"]
+                           "ZImageTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "ZImageTokenizerTests",

@@ -46,12 +46,12 @@ swift test --skip-build --filter ZImageServerTests
 # `zimage inspect` on damaged files: exit status 1 with a message, never a signal (>= 128).
 bin=$(swift build --show-bin-path)/zimage
 failures=0
-for file in Tests/Fixtures/corrupt/*.safetensors; do
+for file in Tests/Fixtures/corrupt/*.safetensors Tests/Fixtures/corrupt/*.gguf Tests/Fixtures/corrupt/quantised/*.safetensors; do
     set +e
     message=$("$bin" inspect "$file" 2>&1 >/dev/null)
     status=$?
     set -e
-    if [ "$(basename "$file")" = valid.safetensors ]; then
+    if [ "$(basename "$file")" = valid.safetensors ] || [ "$(basename "$file")" = valid.gguf ]; then
         [ $status -eq 0 ] || { echo "FAIL: valid file: exit $status: $message"; failures=$((failures + 1)); }
     elif [ $status -ne 1 ] || ! grep -q "^Error: .*$(basename "$file")" <<<"$message"; then
         echo "FAIL: $file: exit $status: $message"
@@ -61,6 +61,9 @@ done
 "$bin" inspect --json Tests/Fixtures/tiny-zimage | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["pipeline"]=="ZImagePipeline", d'
 for file in Tests/Fixtures/layouts/comfyui/*/*.safetensors; do   # ComfyUI files: each layout detected
     "$bin" inspect --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["components"][0]["layout"], d'
+done
+for file in Tests/Fixtures/layouts/quantised/tiny_zimage_*; do   # quantised files: transformer and storage named
+    "$bin" inspect --json "$file" | python3 -c 'import json,sys; l=json.load(sys.stdin)["components"][0]["layout"]; assert "transformer" in l and ("GGUF (arch lumina2)" in l or "fp8" in l), l'
 done
 [ $failures -eq 0 ] || { echo "$failures inspect check(s) failed"; exit 1; }
 echo "inspect: every corrupt fixture refused with exit 1 and a message"

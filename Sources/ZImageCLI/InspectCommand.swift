@@ -10,11 +10,11 @@ public struct InspectCommand: ParsableCommand {
     /// The subcommand's name, abstract and help text.
     public static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "List the tensors of a .safetensors file or a diffusers model directory.",
+        abstract: "List the tensors of a .safetensors or .gguf file or a diffusers model directory.",
         discussion: "A corrupt file is reported with what is wrong and a non-zero exit status."
     )
 
-    @Argument(help: "A .safetensors file, a *.safetensors.index.json, a model directory with model_index.json, or ORG/NAME in the Hugging Face cache.")
+    @Argument(help: "A .safetensors or .gguf file, a *.safetensors.index.json, a model directory with model_index.json, or ORG/NAME in the Hugging Face cache.")
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
@@ -74,6 +74,8 @@ public struct InspectReport {
         public var dtype: DType
         public var shape: Shape
         public var bytes: Int
+        /// The stored form when it is not plain `dtype` (`Q8_0`, `F8_E4M3×scale`).
+        public var storage: String? = nil
     }
 
     public struct Component {
@@ -85,9 +87,12 @@ public struct InspectReport {
         public var layout: String?
         public var totalBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
         public var parameterCount: Int { tensors.reduce(0) { $0 + $1.shape.count } }
-        /// Bytes per dtype, e.g. `["BF16": 123]`.
+        /// Bytes per stored type, e.g. `["BF16": 123]` (`Q8_0` for GGML blocks; fp8 by its dtype).
         public var bytesByDType: [String: Int] {
-            tensors.reduce(into: [:]) { $0[$1.dtype.safetensorsName, default: 0] += $1.bytes }
+            tensors.reduce(into: [:]) { totals, row in
+                let name = row.storage.map { String($0.prefix { $0 != "×" }) } ?? row.dtype.safetensorsName
+                totals[name, default: 0] += row.bytes
+            }
         }
     }
 
@@ -98,7 +103,10 @@ public struct InspectReport {
 
     static func tensors(of weights: WeightSet) -> [TensorRow] {
         weights.keys.compactMap { key in
-            weights.entries[key].map { TensorRow(name: key, dtype: $0.dtype, shape: $0.shape, bytes: $0.byteCount) }
+            weights.entries[key].map {
+                TensorRow(name: key, dtype: $0.dtype, shape: $0.shape, bytes: $0.byteCount,
+                          storage: $0.encoding == .plain ? nil : $0.storageName)
+            }
         }
     }
 
@@ -122,7 +130,8 @@ public struct InspectReport {
                 let width = component.tensors.map(\.name.count).max() ?? 0
                 for row in component.tensors {
                     let name = row.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                    lines.append("  \(name)  \(row.dtype.safetensorsName.padding(toLength: 7, withPad: " ", startingAt: 0)) \(row.shape)")
+                    let stored = row.storage ?? row.dtype.safetensorsName
+                    lines.append("  \(name)  \(stored.padding(toLength: max(7, stored.count), withPad: " ", startingAt: 0)) \(row.shape)")
                 }
             }
         }
@@ -145,8 +154,8 @@ public struct InspectReport {
                     "parameters": component.parameterCount,
                     "bytes_by_dtype": component.bytesByDType,
                     "tensors": component.tensors.map {
-                        ["name": $0.name, "dtype": $0.dtype.safetensorsName, "shape": $0.shape.dims, "bytes": $0.bytes]
-                            as [String: Any]
+                        ["name": $0.name, "dtype": $0.dtype.safetensorsName, "shape": $0.shape.dims, "bytes": $0.bytes,
+                         "storage": $0.storage ?? $0.dtype.safetensorsName] as [String: Any]
                     },
                 ]
             },

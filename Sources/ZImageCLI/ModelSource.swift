@@ -16,7 +16,7 @@ struct SplitFileOptions: ParsableArguments {
     @Option(help: "VAE file (ComfyUI vae/ae.safetensors, BFL layout, or diffusers).")
     var vae: String?
 
-    @Option(help: "Folder with tokenizer.json (needed with split files, which carry no tokenizer).")
+    @Option(help: "Folder with tokenizer.json for split files (default: the Qwen tokenizer zimage carries).")
     var tokenizer: String?
 
     var isUsed: Bool { transformer != nil || textEncoder != nil || vae != nil }
@@ -57,12 +57,13 @@ enum ModelSource {
         String(repository.split(separator: "@").first?.split(separator: "/").last ?? Substring(repository))
     }
 
-    private static func tokenizerFolder(_ given: String?, model: String?) throws -> String {
+    /// `--tokenizer DIR`, else the model folder's `tokenizer/`, else Z-Image-Turbo's own in the
+    /// Hugging Face cache, else nil: the Qwen tokenizer zimage carries (`BundledTokenizer`).
+    private static func tokenizerFolder(_ given: String?, model: String?) throws -> String? {
         if let given { return given }
         if let model, FileManager.default.fileExists(atPath: model + "/tokenizer/tokenizer.json") {
             return model + "/tokenizer"
         }
-        // Z-Image-Turbo's own tokenizer when the Hugging Face cache has it (`zimage pull --include 'tokenizer/*'`).
         if let repo = try? RepositoryID("Tongyi-MAI/Z-Image-Turbo") {
             let cache = HubCache(root: HubEnvironment.current().cacheDirectory, repo: repo)
             if let commit = cache.commit(for: "main"),
@@ -70,7 +71,6 @@ enum ModelSource {
                 return cache.snapshot(commit) + "/tokenizer"
             }
         }
-        throw CLIError("--tokenizer DIR is needed: ComfyUI's files carry no tokenizer (give a folder with "
-            + "tokenizer.json, or run `zimage pull Tongyi-MAI/Z-Image-Turbo --include 'tokenizer/*'` once)")
+        return nil
     }
 }

@@ -100,6 +100,7 @@ public struct ServeCommand: AsyncParsableCommand {
         options.connections.headerTimeout = min(10, idleTimeout)
         options.connections.maxConnections = maxConnections
         options.database = database
+        options.hubCacheDirectory = HubEnvironment.current().cacheDirectory
         options.nodeName = nodeName
         options.leaseSeconds = leaseSeconds
         return options

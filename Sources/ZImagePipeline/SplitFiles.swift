@@ -7,17 +7,20 @@ import ZImageWeights
 /// A model given as separate files, as ComfyUI keeps them: the transformer (ComfyUI's
 /// Lumina2/NextDiT names or diffusers names, optionally prefixed `model.diffusion_model.`), the VAE
 /// (BFL/Flux `ae.safetensors` or diffusers names), the Qwen3 text encoder (one file, with or
-/// without `model.`) and a folder holding `tokenizer.json`. The layout of each file is detected
+/// without `model.`) and a folder holding `tokenizer.json`, or none: the Qwen tokenizer zimage
+/// carries (`BundledTokenizer`). Transformers may also be GGUF files (city96's, ComfyUI names) and
+/// any file may hold pre-quantised fp8 weights (`WeightSet`, `Float8Scales`). The layout of each file is detected
 /// from its keys, never from its name.
 public struct SplitFiles: Sendable, Equatable {
     public var transformer: String
     public var textEncoder: String
     public var vae: String
-    /// A folder with `tokenizer.json` (the files themselves carry no tokenizer).
-    public var tokenizer: String
+    /// A folder with `tokenizer.json` (the files themselves carry no tokenizer); nil uses the
+    /// bundled Qwen tokenizer (`BundledTokenizer`).
+    public var tokenizer: String?
 
     /// The four paths; nothing is opened yet.
-    public init(transformer: String, textEncoder: String, vae: String, tokenizer: String) {
+    public init(transformer: String, textEncoder: String, vae: String, tokenizer: String? = nil) {
         (self.transformer, self.textEncoder, self.vae, self.tokenizer) = (transformer, textEncoder, vae, tokenizer)
     }
 
@@ -87,7 +90,8 @@ extension ZImagePipeline {
     public convenience init(splitFiles files: SplitFiles, configurations: SplitFiles.Configurations = .init(),
                             backend: any Backend, precision: Precision = .float32) throws {
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
-        let tokenizer = try BPETokenizer(path: (files.tokenizer as NSString).appendingPathComponent("tokenizer.json"))
+        let tokenizer = try files.tokenizer.map { try BPETokenizer(path: ($0 as NSString).appendingPathComponent("tokenizer.json")) }
+            ?? BundledTokenizer.load()
         let textEncoder = try SplitFiles.naming(files.textEncoder) {
             try Qwen3TextEncoder(configuration: configurations.textEncoder, weights: WeightSet(path: files.textEncoder),
                                  backend: backend, dtype: weightDType)
@@ -130,11 +134,11 @@ extension SplitFiles {
     }
 
     /// Finds the three files in a ComfyUI `models/` folder (or any folder) by their keys, looking
-    /// at every `.safetensors` up to two levels down; the tokenizer folder is given separately.
+    /// at every `.safetensors` and `.gguf` up to two levels down; the tokenizer folder is given separately.
     /// Several candidates for one role, or none, is an error naming them.
-    public static func detect(in folder: String, tokenizer: String) throws -> SplitFiles {
+    public static func detect(in folder: String, tokenizer: String? = nil) throws -> SplitFiles {
         var found: [Role: [String]] = [:]
-        for path in Self.safetensors(under: folder, depth: 2) {
+        for path in Self.checkpoints(under: folder, depth: 2) {
             guard let weights = try? WeightSet(path: path), let role = role(of: weights) else { continue }
             found[role, default: []].append(path)
         }
@@ -152,21 +156,28 @@ extension SplitFiles {
                           tokenizer: tokenizer)
     }
 
-    static func safetensors(under folder: String, depth: Int) -> [String] {
+    static func checkpoints(under folder: String, depth: Int) -> [String] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
         return names.flatMap { name -> [String] in
             let path = (folder as NSString).appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
-            if isDirectory.boolValue { return depth > 0 ? safetensors(under: path, depth: depth - 1) : [] }
-            return name.hasSuffix(".safetensors") ? [path] : []
+            if isDirectory.boolValue { return depth > 0 ? checkpoints(under: path, depth: depth - 1) : [] }
+            return name.hasSuffix(".safetensors") || name.lowercased().hasSuffix(".gguf") ? [path] : []
         }
     }
 }
 
 extension SplitFiles {
-    /// What `zimage inspect` says about a checkpoint's layout and what loading does with it.
+    /// What `zimage inspect` says about a checkpoint's layout and what loading does with it,
+    /// including how quantised tensors are stored (`WeightSet.storageSummary`).
     public static func layoutDescription(of weights: WeightSet) -> String? {
+        let names = keyLayoutDescription(of: weights)
+        guard let storage = weights.storageSummary else { return names }
+        return (names.map { $0 + "; " } ?? "") + storage
+    }
+
+    static func keyLayoutDescription(of weights: WeightSet) -> String? {
         let keys = weights.entries.keys
         switch role(of: weights) {
         case .transformer:

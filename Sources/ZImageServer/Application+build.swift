@@ -43,6 +43,9 @@ public struct ServerOptions: Sendable {
     public var gpuStatistics: (@Sendable () -> [GPUStatistics])?
     /// What the planner chose for this node's workers (`--vram-budget`), shown in `/api/v1/system`.
     public var plan: PlanSummary?
+    /// A Hugging Face hub cache (`HF_HUB_CACHE`) whose diffusers pipelines `/sdapi/v1/sd-models`
+    /// lists after the served model; nil lists the served model only. Read on each request.
+    public var hubCacheDirectory: String?
 
     /// The defaults, keeping jobs and images in `dataDirectory`.
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
@@ -154,7 +157,8 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
               gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)
     A1111API(service: service, store: store, engine: engine, limits: options.limits,
-             options: OptionsStore(A1111API.defaultOptions(model: engine.modelName))).register(on: router)
+             options: OptionsStore(A1111API.defaultOptions(model: engine.modelName)),
+             hubCache: options.hubCacheDirectory).register(on: router)
     OpenAIAPI(service: service, store: store, engine: engine, limits: options.limits, publicURL: options.baseURL)
         .register(on: router)
     router.get("api/v1/openapi.json") { _, _ in

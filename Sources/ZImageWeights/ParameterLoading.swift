@@ -36,7 +36,7 @@ public struct ParameterSpec: Sendable {
                 throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: expected,
                                                        found: info.shape)
             }
-            guard info.dtype.isComputeType else {
+            guard info.isLoadable else {
                 throw WeightLoadingError.dtypeNotLoadable(component: component, key: key, dtype: info.dtype)
             }
         }

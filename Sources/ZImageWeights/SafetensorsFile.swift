@@ -8,11 +8,14 @@ public struct TensorInfo: Equatable, Sendable {
     public var shape: Shape
     /// Byte span relative to the start of the data area.
     public var dataOffsets: Range<Int>
+    /// How the bytes encode the values (`.plain`: they are `dtype` values).
+    public var encoding: TensorEncoding = .plain
     /// Size of the data in bytes.
     public var byteCount: Int { dataOffsets.count }
 }
 
-/// A memory-mapped `.safetensors` file with a fully validated header.
+/// A memory-mapped `.safetensors` file with a fully validated header. GGUF files (`GGUFReader`)
+/// are read into the same form: a validated header, a data area, spans into it.
 ///
 /// Validation (every failure is a `SafetensorsError`, never a crash): the 8-byte header length lies
 /// inside the file, the header is UTF-8 JSON of the documented form, every dtype is known, every
@@ -31,6 +34,8 @@ public final class SafetensorsFile {
     public let metadata: [String: String]
     /// Offset of the data area from the start of the file.
     public let dataStart: Int
+    /// The container: `"safetensors"`, or `"GGUF"` for files read by `GGUFReader`.
+    public let container: String
     private let mapping: MappedFile
     private let index: [String: Int]
 
@@ -89,7 +94,21 @@ public final class SafetensorsFile {
         self.tensors = tensors
         self.metadata = metadata
         self.dataStart = dataStart
+        self.container = "safetensors"
         self.index = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($0.element.name, $0.offset) })
+    }
+
+    /// A file whose header another reader validated (GGUF): `tensors` lie inside
+    /// `mapping[dataStart...]`, do not overlap and have unique names.
+    init(path: String, mapping: MappedFile, tensors: [TensorInfo], metadata: [String: String], dataStart: Int,
+         container: String) {
+        self.path = path
+        self.mapping = mapping
+        self.tensors = tensors
+        self.metadata = metadata
+        self.dataStart = dataStart
+        self.container = container
+        self.index = Dictionary(tensors.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
     private static func parseEntry(name: String, value: Any, path: String, dataSize: Int) throws -> TensorInfo {
@@ -168,6 +187,19 @@ public final class SafetensorsFile {
 
     func tensor(_ info: TensorInfo, on backend: any Backend, as dtype: DType?) throws -> Tensor {
         let raw = bytes(of: info)
+        if info.isStorageEncoded {
+            // fp8 and GGML blocks are widened to float32 on the host (×scale), then to `dtype`.
+            let values = try Dequantization.floats(raw, info: info, path: path)
+            return try values.withUnsafeBytes { floats in
+                if let dtype, dtype != .float32, let converting = backend as? any ConvertingUpload,
+                   let converted = try converting.upload(floats, shape: info.shape, converting: .float32, to: dtype) {
+                    return converted
+                }
+                let widened = try backend.upload(floats, shape: info.shape, dtype: .float32)
+                guard let dtype, dtype != .float32 else { return widened }
+                return try widened.cast(to: dtype)
+            }
+        }
         let stored: Tensor
         if let host = backend as? any HostMemoryBorrowing, let base = raw.baseAddress,
            UInt(bitPattern: base) % UInt(info.dtype.byteSize) == 0 {

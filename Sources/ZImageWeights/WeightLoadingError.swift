@@ -20,6 +20,10 @@ public enum WeightLoadingError: Error, Equatable, CustomStringConvertible {
     case unexpectedKeys(component: String, keys: [String])
     case shapeMismatch(component: String, key: String, expected: Shape, found: Shape)
     case dtypeNotLoadable(component: String, key: String, dtype: DType)
+    /// A quantised tensor whose scales or blocks do not fit it.
+    case quantization(path: String, key: String, detail: String)
+    /// A quantisation format this build does not read (ComfyUI's `nvfp4`, a GGUF `Q4_K`, …).
+    case unsupportedQuantization(path: String, key: String, format: String)
 
     public var description: String {
         switch self {
@@ -37,6 +41,10 @@ public enum WeightLoadingError: Error, Equatable, CustomStringConvertible {
         case .shapeMismatch(let component, let key, let expected, let found):
             "\(component): '\(key)' has shape \(found), expected \(expected)"
         case .dtypeNotLoadable(let component, let key, let dtype): "\(component): '\(key)' has unsupported dtype \(dtype)"
+        case .quantization(let path, let key, let detail): "\(path): '\(key)': \(detail)"
+        case .unsupportedQuantization(let path, let key, let format):
+            "\(path): '\(key)' is quantised as \(format), which zimage does not read "
+                + "(supported: plain, scaled and comfy_quant fp8; GGUF F32, F16, BF16, Q8_0)"
         }
     }
 

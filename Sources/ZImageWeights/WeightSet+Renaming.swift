@@ -43,6 +43,10 @@ extension TensorInfo {
         var view = self
         view.shape = Shape(dims)
         view.dataOffsets = start..<(start + bytesPerPart)
+        if case .scaledFloat8(let scales) = encoding, scales.count > 1 {   // per-row scales go with their rows
+            guard scales.count == first else { return nil }
+            view.encoding = .scaledFloat8(scales: Array(scales[(index * rowsPerPart)..<((index + 1) * rowsPerPart)]))
+        }
         return view
     }
 
@@ -50,6 +54,9 @@ extension TensorInfo {
     /// `[out, in, 1, 1]` read as a linear weight `[out, in]`). Nil when the counts differ.
     public func reshaped(_ newShape: Shape) -> TensorInfo? {
         guard newShape.count == shape.count else { return nil }
+        if case .scaledFloat8(let scales) = encoding, scales.count > 1,
+           newShape.dims.first != shape.dims.first { return nil }   // per-row scales need the rows kept
+        if encoding == .ggmlQ8_0, newShape.dims.last != shape.dims.last { return nil }   // blocks run along the last axis
         var view = self
         view.shape = newShape
         return view

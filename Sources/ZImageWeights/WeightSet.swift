@@ -1,8 +1,9 @@
 import Foundation
 import ZImageTensor
 
-/// The tensors of one checkpoint: a single safetensors file or a set of shards listed by a
+/// The tensors of one checkpoint: a single safetensors or GGUF file or a set of shards listed by a
 /// `*.safetensors.index.json` (`{"weight_map": {key: shard file}}`), merged into one key space.
+/// Pre-quantised fp8 weights get their scales attached (`Float8Scales`) and are widened at load.
 public final class WeightSet {
     /// Where each key lives.
     public let files: [String: SafetensorsFile]
@@ -15,6 +16,8 @@ public final class WeightSet {
     public convenience init(path: String) throws {
         if path.hasSuffix(".index.json") {
             try self.init(indexPath: path)
+        } else if GGUFReader.isGGUF(path) {
+            try self.init(shards: [GGUFReader.open(path)])
         } else {
             try self.init(shards: [SafetensorsFile(path: path)])
         }
@@ -33,6 +36,7 @@ public final class WeightSet {
                 entries[info.name] = info
             }
         }
+        try Float8Scales.attach(files: &files, entries: &entries, shards: shards)
         self.files = files
         self.entries = entries
         self.shards = shards

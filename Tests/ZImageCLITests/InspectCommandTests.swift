@@ -64,4 +64,25 @@ import ZImageTestSupport
         #expect(report.text().contains("  layout: diffusers transformer"))
         #expect(try layout("corrupt/valid.safetensors") == nil)
     }
+
+    /// Quantised files: the container, each stored form and what loading does (issue 11 item 3).
+    @Test func quantisedLayoutsAreNamed() throws {
+        func layout(_ name: String) throws -> String {
+            try InspectCommand.report(path: Fixtures.path("layouts/quantised/" + name)).components.first?.layout ?? ""
+        }
+        let q8 = try layout("tiny_zimage_Q8_0.gguf")
+        #expect(q8.hasPrefix("ComfyUI (Lumina2/NextDiT) transformer"), "\(q8)")
+        #expect(q8.contains("GGUF (arch lumina2): ") && q8.contains("Q8_0") && q8.contains("widened"), "\(q8)")
+        #expect(try layout("tiny_zimage_BF16.gguf").contains(" BF16"))
+        #expect(try layout("tiny_zimage_scaled_fp8.safetensors").contains("legacy scaled fp8"))
+        #expect(try layout("tiny_zimage_comfy_quant.safetensors").contains("comfy_quant fp8"))
+        let plain = try layout("tiny_zimage_fp8.safetensors")
+        #expect(plain.contains("plain fp8 casts") && plain.contains("F8_E5M2") && plain.contains("F8_E4M3"), "\(plain)")
+        let text = try InspectCommand.report(path: Fixtures.path("layouts/quantised/tiny_zimage_Q8_0.gguf")).text()
+        let row = text.split(separator: "\n").first { $0.hasPrefix("  layers.0.attention.qkv.weight ") }
+        #expect(row?.contains(" Q8_0 ") == true, "\(text)")
+        #expect(text.contains("[F32 183.88 KiB, Q8_0 564.19 KiB]"), "\(text)")
+        let valid = try InspectCommand.report(path: Fixtures.path("corrupt/valid.gguf")).components.first?.layout
+        #expect(valid?.hasPrefix("GGUF (arch lumina2): ") == true)
+    }
 }

@@ -101,6 +101,45 @@ import ZImagePipeline
     }
 }
 
+/// `/sdapi/v1/sd-models` lists the served model, then the diffusers pipelines in the Hugging Face
+/// cache (a tree laid out as huggingface_hub lays it out: `refs/`, `snapshots/<commit>/`).
+@Suite struct SDModelsListingTests {
+    @Test func hubCachePipelinesAreListed() async throws {
+        let cache = temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let files = FileManager.default
+        func snapshot(_ repo: String, revision: String, commit: String, pipeline: Bool) throws {
+            let storage = cache + "/models--" + repo.replacingOccurrences(of: "/", with: "--")
+            try files.createDirectory(atPath: storage + "/refs", withIntermediateDirectories: true)
+            try Data(commit.utf8).write(to: URL(fileURLWithPath: storage + "/refs/" + revision))
+            try files.createDirectory(atPath: storage + "/snapshots/" + commit, withIntermediateDirectories: true)
+            if pipeline { try Data("{}".utf8).write(to: URL(fileURLWithPath: storage + "/snapshots/\(commit)/model_index.json")) }
+        }
+        let a = String(repeating: "a", count: 40), b = String(repeating: "b", count: 40)
+        try snapshot("Tongyi-MAI/Z-Image-Turbo", revision: "main", commit: a, pipeline: true)
+        try snapshot("Tongyi-MAI/Z-Image-Turbo", revision: "v2", commit: b, pipeline: true)
+        try snapshot("Qwen/Qwen3-4B", revision: "main", commit: b, pipeline: false)   // not a diffusers pipeline
+        var serverOptions = options()
+        serverOptions.hubCacheDirectory = cache
+        let app = try buildApplication(serverOptions, engine: StubEngine())
+        try await app.test(.router) { client in
+            let models = try await client.get("/sdapi/v1/sd-models").jsonArray
+            #expect(models.compactMap { $0["title"] as? String } == [
+                "stub-model", "Tongyi-MAI/Z-Image-Turbo [aaaaaaaaaa]", "Tongyi-MAI/Z-Image-Turbo@v2 [bbbbbbbbbb]",
+            ])
+            #expect(models[1]["model_name"] as? String == "Tongyi-MAI/Z-Image-Turbo")
+            #expect(models[1]["hash"] as? String == "aaaaaaaaaa")
+            #expect(models[1]["filename"] as? String == cache + "/models--Tongyi-MAI--Z-Image-Turbo/snapshots/" + a)
+        }
+        // Without a cache, the served model alone.
+        let plain = try buildApplication(options(), engine: StubEngine())
+        try await plain.test(.router) { client in
+            let models = try await client.get("/sdapi/v1/sd-models").jsonArray
+            #expect(models.count == 1)
+        }
+    }
+}
+
 @Suite struct OpenAIAPITests {
     @Test func generationsInBothFormats() async throws {
         let app = try buildApplication(options(), engine: StubEngine())

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOConcurrencyHelpers
+import ZImageHub
 import ZImagePipeline
 
 /// AUTOMATIC1111-compatible `/sdapi/v1/*`, for clients such as `webuiapi`.
@@ -19,6 +20,8 @@ struct A1111API: Sendable {
     let engine: any GenerationEngine
     let limits: GenerationLimits
     let options: OptionsStore
+    /// The Hugging Face cache listed by `sd-models` (nil: not listed).
+    var hubCache: String? = nil
 
     static func defaultOptions(model: String) -> [String: Any] {
         ["sd_model_checkpoint": model, "sd_checkpoint_hash": NSNull(), "samples_format": "png",
@@ -61,10 +64,7 @@ struct A1111API: Sendable {
             }
             return Response.json(NSNull())
         }
-        api.get("sd-models") { _, _ in
-            Response.json([["title": self.engine.modelName, "model_name": self.engine.modelName, "hash": NSNull(),
-                            "sha256": NSNull(), "filename": self.engine.modelName, "config": NSNull()]])
-        }
+        api.get("sd-models") { _, _ in Response.json(self.sdModels()) }
         api.get("samplers") { _, _ in
             Response.json([["name": "Euler", "aliases": ["euler", "flowmatch_euler", "k_euler"], "options": [:]]])
         }
@@ -72,6 +72,24 @@ struct A1111API: Sendable {
             Response.json([["name": "simple", "label": "Simple", "aliases": NSNull(), "default_rho": -1,
                             "need_inner_model": false]])
         }
+    }
+
+    /// `GET /sdapi/v1/sd-models`: the served model first, then each diffusers pipeline in the
+    /// Hugging Face cache (`HubCache.cachedModels`; what `zimage pull` and `huggingface-cli` put
+    /// there), in A1111's shape: title `ORG/NAME [commit10]` (`@revision` when not `main`), hash
+    /// the commit's first 10 characters (A1111's short-hash length), filename the snapshot folder.
+    /// The server runs one model; the others are listed for `--model ORG/NAME` at the next start.
+    func sdModels() -> [[String: Any]] {
+        var models: [[String: Any]] = [["title": engine.modelName, "model_name": engine.modelName, "hash": NSNull(),
+                                        "sha256": NSNull(), "filename": engine.modelName, "config": NSNull()]]
+        guard let hubCache else { return models }
+        for cached in HubCache.cachedModels(in: hubCache) {
+            let name = cached.repo + (cached.revision == "main" ? "" : "@" + cached.revision)
+            let hash = String(cached.commit.prefix(10))
+            models.append(["title": "\(name) [\(hash)]", "model_name": name, "hash": hash, "sha256": NSNull(),
+                           "filename": cached.snapshot, "config": NSNull()])
+        }
+        return models
     }
 
     /// Generation parameters from a `txt2img` body, in A1111's terms: images = `batch_size` ×

@@ -7,6 +7,10 @@ import ZImageTensor
 ///
 /// Every Backend op runs here; the fused ops and attention take tensor-core kernels in bf16
 /// (Kernels/*.cu) and fall back to the composed reference (FusedReference) elsewhere.
+///
+/// One thread at a time queues ops (a worker owns its backend; the caches of kernels, plans and
+/// shared-memory limits are not locked). Only tensor release may come from any thread: the
+/// memory pool has its own lock.
 public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting {
     public let device: Device
     /// The GPU this backend drives.

@@ -17,7 +17,9 @@ enum GPUForTests {
     static var available: Bool { backend != nil }
 }
 
-@Suite(.enabled(if: GPUForTests.available, "no CUDA GPU here: the fused-kernel GPU tests are skipped"))
+/// Serialized: the tests share one backend, which one thread at a time may drive (run in parallel,
+/// two first launches of a kernel raced on its shared-memory limit: CUDA_ERROR_INVALID_VALUE).
+@Suite(.serialized, .enabled(if: GPUForTests.available, "no CUDA GPU here: the fused-kernel GPU tests are skipped"))
 struct FusedKernelGPUTests {
     let cpu = CPUBackend()
 

@@ -9,6 +9,8 @@ rm -rf .carry && mkdir -p .carry/lib
 for binary in zimage ZImageBench; do
     cp .build/release/$binary .carry/ && strip .carry/$binary
 done
+# SwiftPM's resource bundles (web UI, OpenAPI document, bundled tokenizer) go beside the binaries.
+cp -r .build/release/zimage_*.resources .carry/
 ldd .carry/ZImageBench | awk '/=>/ {print $3}' | grep -E "openblas|gfortran|quadmath" | while read -r lib; do
     cp -L "$lib" .carry/lib/
 done

@@ -24,18 +24,10 @@ public enum BundledTokenizer {
     }
 
     /// The compressed resource: beside the executable in SwiftPM's resource bundle
-    /// (`zimage_ZImagePipeline.resources`), found without `Bundle.module` (which stops the
-    /// process when the bundle is missing).
+    /// (`zimage_ZImagePipeline.resources`, found by `InstalledResources`).
     public static var resourcePath: String? {
-        let bundle = "zimage_ZImagePipeline.resources"
-        var folders = [Bundle.main.bundlePath, Bundle.main.executableURL?.deletingLastPathComponent().path]
-            .compactMap { $0 }.map { ($0 as NSString).appendingPathComponent(bundle) }
-        if let argument = CommandLine.arguments.first {
-            let executable = URL(fileURLWithPath: argument).resolvingSymlinksInPath().deletingLastPathComponent().path
-            folders.append((executable as NSString).appendingPathComponent(bundle))
-        }
-        return folders.map { ($0 as NSString).appendingPathComponent(resource) }
-            .first { FileManager.default.isReadableFile(atPath: $0) }
+        InstalledResources.path(target: "ZImagePipeline", resource: resource)
+            .flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
     }
 
     /// The decompressed, verified `tokenizer.json` bytes of the resource at `path`.

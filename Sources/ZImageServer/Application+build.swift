@@ -107,12 +107,15 @@ public struct ServerOptionsError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Where the bundled web UI and OpenAPI document are.
+/// Where the bundled web UI and OpenAPI document are: SwiftPM's resource bundle beside the
+/// executable (`zimage_ZImageServer.resources`), found by `InstalledResources` — not
+/// `Bundle.module`, which stopped `zimage serve` when the binary was copied without it.
 public enum ServerResources {
-    /// The bundled web UI folder, when the bundle has it.
-    public static var publicDirectory: String? { Bundle.module.url(forResource: "public", withExtension: nil)?.path }
+    /// The bundled web UI folder; nil when the bundle is not installed beside the executable
+    /// (the server then runs its APIs without the web UI and says so in the log).
+    public static var publicDirectory: String? { InstalledResources.path(target: "ZImageServer", resource: "public") }
     static var openAPI: Data? {
-        Bundle.module.url(forResource: "openapi", withExtension: "json").flatMap { try? Data(contentsOf: $0) }
+        InstalledResources.path(target: "ZImageServer", resource: "openapi.json").flatMap { FileManager.default.contents(atPath: $0) }
     }
 }
 
@@ -153,6 +156,10 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
     if let path = options.publicDirectory ?? ServerResources.publicDirectory, let folder = ContainedFolder(path) {
         router.add(middleware: StaticFilesMiddleware(folder: folder))
+    } else {
+        logger.warning("""
+            no web UI: zimage_ZImageServer.resources is not beside the zimage binary (copy it along);             the APIs are served
+            """)
     }
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
               gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)

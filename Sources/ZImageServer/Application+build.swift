@@ -157,9 +157,8 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     if let path = options.publicDirectory ?? ServerResources.publicDirectory, let folder = ContainedFolder(path) {
         router.add(middleware: StaticFilesMiddleware(folder: folder))
     } else {
-        logger.warning("""
-            no web UI: zimage_ZImageServer.resources is not beside the zimage binary (copy it along);             the APIs are served
-            """)
+        logger.warning("no web UI: zimage_ZImageServer.resources is not beside the zimage binary (copy it along); "
+            + "the APIs are served")
     }
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
               gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)

@@ -157,8 +157,9 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     if let path = options.publicDirectory ?? ServerResources.publicDirectory, let folder = ContainedFolder(path) {
         router.add(middleware: StaticFilesMiddleware(folder: folder))
     } else {
-        logger.warning("no web UI: zimage_ZImageServer.resources is not beside the zimage binary (copy it along); "
-            + "the APIs are served")
+        let missing = "no web UI: zimage_ZImageServer.resources is not beside the zimage binary (copy it along); "
+            + "the APIs are served"
+        logger.warning("\(missing)")
     }
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
               gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)

@@ -132,8 +132,11 @@ public final class ZImagePipeline {
                 try ZImageTransformer.parameterSpec(transformerConfiguration)
                     .load(from: transformerWeights, component: "transformer", on: backend, dtype: weightDType)
             }
-            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, parameters: read(),
-                                                    linearFormat: .float8, keepsDenseWeights: false)
+            // Each projection quantised as it loads (the dense transformer is never on the device
+            // at once), then the pool's cache of the dense blocks handed back to the driver.
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, float8From: transformerWeights,
+                                                    backend: backend, dtype: weightDType)
+            try backend.releaseCachedDeviceMemory()
             denseTransformerParameters = read
         } else {
             baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, weights: transformerWeights,

@@ -59,20 +59,31 @@ struct LoadedParameters: ParameterSource {
     typealias LinearValue = LinearWeight
     typealias Failure = any Error
 
-    let store: ParameterStore
+    let component: String
+    private let fetch: (String) throws -> Tensor
 
-    init(_ store: ParameterStore) { self.store = store }
+    init(_ store: ParameterStore) {
+        component = store.component
+        fetch = { try store[$0] }
+    }
+
+    /// Tensors read as the layers ask for them (`fetch`, e.g. from a verified `WeightSet`), so a
+    /// load-time transform can let each dense tensor go once its layer holds its own form.
+    init(component: String, fetch: @escaping (String) throws -> Tensor) {
+        self.component = component
+        self.fetch = fetch
+    }
 
     func tensor(_ key: String, shape: Shape) throws -> Tensor {
-        let tensor = try store[key]
+        let tensor = try fetch(key)
         guard tensor.shape == shape else {
-            throw WeightLoadingError.shapeMismatch(component: store.component, key: key, expected: shape,
+            throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape,
                                                    found: tensor.shape)
         }
         return tensor
     }
 
-    /// The dense weight brought into `format` (quantised on its backend for FP8); the store keeps
+    /// The dense weight brought into `format` (quantised on its backend for FP8); a store keeps
     /// the dense tensor, which is what a LoRA merge starts from.
     func linearWeight(_ key: String, shape: Shape, format: LinearWeightFormat) throws -> LinearWeight {
         try LinearWeight(tensor(key, shape: shape), format: format)

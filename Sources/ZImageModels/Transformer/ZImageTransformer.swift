@@ -121,6 +121,30 @@ public final class ZImageTransformer {
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
+    /// The FP8 transformer read straight from `weights` (verified against `parameterSpec` first):
+    /// each projection is uploaded dense, quantised and let go before the next is read, so the
+    /// device never holds the dense transformer (`keepsDenseWeights: false` after a full load
+    /// holds it all at once first). `parameters` keeps the weights FP8 does not quantise.
+    public init(configuration c: ZImageTransformerConfiguration, float8From weights: WeightSet, backend: any Backend,
+                dtype: DType?) throws {
+        try Self.checkSupported(c)
+        try Self.parameterSpec(c).verify(weights, component: "transformer")
+        let quantised = Set(Self.float8Keys(c))
+        final class Kept { var tensors: [String: Tensor] = [:] }
+        let kept = Kept()
+        let source = LoadedParameters(component: "transformer") { key in
+            let tensor = try weights.tensor(key, on: backend, as: dtype)
+            if !quantised.contains(key) { kept.tensors[key] = tensor }
+            return tensor
+        }
+        configuration = c
+        modules = try Modules(source, c, linearFormat: .float8)
+        parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
+        hasDenseWeights = false
+        linearFormat = .float8
+        rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
     /// The weights FP8 quantises: the attention and feed-forward projections of the image-token
     /// blocks (noise refiner, main layers).
     public static func float8Keys(_ c: ZImageTransformerConfiguration) -> [String] {

@@ -27,9 +27,9 @@ __device__ __forceinline__ unsigned short float_to_f16(float value) {
 }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order: warps by
-// shuffles, then the warps' partial sums in warp order. Every thread gets the total.
-__device__ __forceinline__ float block_sum_all(float value) {
-    __shared__ float partial[32];
+// shuffles, then the warps' partial sums in warp order, through `partial` (32 floats of shared
+// memory). Every thread gets the total.
+__device__ __forceinline__ float block_sum_into(float value, float* partial) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -40,6 +40,12 @@ __device__ __forceinline__ float block_sum_all(float value) {
     const int warps = blockDim.x >> 5;
     for (int i = 0; i < warps; ++i) total += partial[i];
     return total;
+}
+
+// The same through a shared buffer of its own.
+__device__ __forceinline__ float block_sum_all(float value) {
+    __shared__ float partial[32];
+    return block_sum_into(value, partial);
 }
 
 #endif

@@ -11,18 +11,6 @@
 
 #include "bf16.cuh"
 
-__device__ __forceinline__ float gn_block_sum(float value, float* partial) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total += partial[i];
-    return total;
-}
-
 __device__ __forceinline__ void gn_unpack(uint4 raw, float* v) {
     v[0] = bf16_to_float(raw.x & 0xffff); v[1] = bf16_to_float(raw.x >> 16); v[2] = bf16_to_float(raw.y & 0xffff);
     v[3] = bf16_to_float(raw.y >> 16); v[4] = bf16_to_float(raw.z & 0xffff); v[5] = bf16_to_float(raw.z >> 16);
@@ -44,7 +32,7 @@ extern "C" __global__ void gn_partial_bf16(const unsigned short* x, float* parti
 #pragma unroll
         for (int e = 0; e < 8; ++e) sum += v[e];
     }
-    const float mean = gn_block_sum(sum, scratch) / (float)count;
+    const float mean = block_sum_into(sum, scratch) / (float)count;
     float squares = 0.0f;
     for (long long j = threadIdx.x * 8; j < count; j += blockDim.x * 8) {
         float v[8];
@@ -52,7 +40,7 @@ extern "C" __global__ void gn_partial_bf16(const unsigned short* x, float* parti
 #pragma unroll
         for (int e = 0; e < 8; ++e) { float d = v[e] - mean; squares += d * d; }
     }
-    const float m2 = gn_block_sum(squares, scratch);
+    const float m2 = block_sum_into(squares, scratch);
     if (threadIdx.x == 0) {
         partial[(group * gridDim.x + chunk) * 2] = mean;
         partial[(group * gridDim.x + chunk) * 2 + 1] = m2;

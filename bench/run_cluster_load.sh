@@ -53,19 +53,8 @@ CONF
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$front/health" >/dev/null && curl -sf "http://127.0.0.1:$b/health" >/dev/null \
     && curl -sf "http://127.0.0.1:$a/health" >/dev/null && break; sleep 0.1; done
 # Keep both nodes' workers busy for the whole run.
-for i in $(seq 8); do
-    curl -sf -X POST "http://127.0.0.1:$front/api/v1/generations" \
-        -d "{\"prompt\":\"load $i\",\"width\":1024,\"height\":1024,\"batch_size\":2}" > "$work/job$i.json"
-done
-id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/job1.json")
-cat > "$work/mix.lua" <<LUA
-local n = 0
-request = function()
-  n = n + 1
-  if n % 2 == 0 then return wrk.format("GET", "/api/v1/history?page=1&per_page=24") end
-  return wrk.format("GET", "/api/v1/generations/$id")
-end
-LUA
+. bench/load_mix.sh
+queue_load_jobs "http://127.0.0.1:$front" "$work"
 running() { curl -sf "http://127.0.0.1:$front/api/v1/queue" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["running_jobs"]))'; }
 sleep 2
 busy_before=$(running)

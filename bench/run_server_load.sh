@@ -14,19 +14,8 @@ server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 # Keep the worker busy for the whole run.
-for i in $(seq 8); do
-    curl -sf -X POST "http://127.0.0.1:$port/api/v1/generations" \
-        -d "{\"prompt\":\"load $i\",\"width\":1024,\"height\":1024,\"batch_size\":2}" > "$work/job$i.json"
-done
-id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/job1.json")
-cat > "$work/mix.lua" <<LUA
-local n = 0
-request = function()
-  n = n + 1
-  if n % 2 == 0 then return wrk.format("GET", "/api/v1/history?page=1&per_page=24") end
-  return wrk.format("GET", "/api/v1/generations/$id")
-end
-LUA
+. bench/load_mix.sh
+queue_load_jobs "http://127.0.0.1:$port" "$work"
 busy_before=$(curl -sf "http://127.0.0.1:$port/api/v1/queue" | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"] is not None)')
 wrk -t2 -c200 -d20s --latency -s "$work/mix.lua" "http://127.0.0.1:$port" | tee "$work/wrk.txt"
 busy_after=$(curl -sf "http://127.0.0.1:$port/api/v1/queue" | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"] is not None)')

@@ -82,6 +82,15 @@ public enum LinearWeight {
         }
     }
 
+    /// The device tensors this weight is held in, in a fixed order (what a streamed block copies
+    /// into its slot; every format lists each of its tensors here).
+    public var storageTensors: [Tensor] {
+        switch self {
+        case .dense(let weight): [weight]
+        case .float8(let rows): [rows.values, rows.scales]
+        }
+    }
+
     /// The activation form this weight's GEMM takes: `x` itself, or `x` quantised per row.
     public func prepare(_ x: Tensor) throws -> LinearActivation {
         switch self {

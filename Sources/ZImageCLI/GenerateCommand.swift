@@ -67,6 +67,11 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(VRAMBudget.help, valueName: "bytes"))
     var vramBudget: VRAMBudget?
 
+    @Option(help: ArgumentHelp("Where the weights live, overriding the plan's choice: resident, sequential (text "
+        + "encoder loaded per new prompt), text-streaming (text encoder layers streamed from host memory), "
+        + "block-streaming (the transformer's blocks too; like A1111's --lowvram).", valueName: "mode"))
+    var memoryMode: MemoryModeChoice?
+
     /// An empty command; ArgumentParser fills in the options.
     public init() {}
 
@@ -109,7 +114,7 @@ public struct GenerateCommand: ParsableCommand {
         let backend = try modelOptions.device.backend(threads: modelOptions.threads)
         var precision = modelOptions.precision.resolved(on: backend)
         // The plan, before any weight loads: a budget is kept or the run refused here.
-        var sequential = false
+        var placement = ComponentPlacement.resident
         if precision != .float32, !modelOptions.usesDemoModel, let decision = try RunPlanning.decide(
             backend: backend, budget: vramBudget,
             request: PlanRequest(width: parameters.width, height: parameters.height, batch: parameters.batchSize,
@@ -119,10 +124,15 @@ public struct GenerateCommand: ParsableCommand {
             let plan = try RunPlanning.require(decision)
             if plan.tiledDecode { parameters.tiledDecode = true }
             if plan.weights == .fp8 { precision = .float8 }
-            sequential = plan.mode == .sequential
+            placement = RunPlanning.placement(plan)
+            if let budget = decision.budgetBytes { backend.limitDeviceMemory(toBytes: budget) }
         }
-        let (pipeline, _, _, _) = try modelOptions.pipeline(backend: backend, precision: precision, note: note)
-        pipeline.releasesTextEncoder = sequential
+        if let memoryMode {
+            placement = memoryMode.placement
+            note("memory mode \(memoryMode.rawValue) (--memory-mode)")
+        }
+        let (pipeline, _, _, _) = try modelOptions.pipeline(backend: backend, precision: precision, placement: placement,
+                                                            note: note)
         do {
             try pipeline.useLoRAs(loras)
         } catch {

@@ -150,14 +150,16 @@ public struct ModelOptions: ParsableArguments {
     }
 
     /// The pipeline the flags name on an open backend at a given precision (after planning).
-    func pipeline(backend: any Backend, precision: Precision, note: (String) -> Void) throws
+    func pipeline(backend: any Backend, precision: Precision, placement: ComponentPlacement = .resident,
+                  note: (String) -> Void) throws
         -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
-        if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision) {
+        if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision,
+                                                placement: placement) {
             return (named, backend, precision, false)
         }
         let directory = try DemoModel.ensure()
         note("using the demo model (random weights: abstract images); --model DIR selects real weights")
-        return (try ZImagePipeline(modelDirectory: directory, backend: backend, precision: precision), backend, precision,
-                true)
+        return (try ZImagePipeline(modelDirectory: directory, backend: backend, precision: precision,
+                                   placement: placement), backend, precision, true)
     }
 }

@@ -129,14 +129,18 @@ public struct ServeCommand: AsyncParsableCommand {
             var request = PlanRequest(weights: GenerateCommand.weights(modelOptions.precision, precision))
             let decision = precision == .float32 || modelOptions.usesDemoModel ? nil
                 : try RunPlanning.decide(backend: backend, budget: budget, request: request)
+            var placement = ComponentPlacement.resident
             if let decision {
                 Logger(label: "zimage").info("plan \(device): \(decision.reason)")
                 let plan = try RunPlanning.require(decision)
                 if plan.weights == .fp8 { precision = .float8 }
                 request.weights = plan.weights
+                placement = RunPlanning.placement(plan)
+                if let budget = decision.budgetBytes { backend.limitDeviceMemory(toBytes: budget) }
                 plans.withLockedValue { if $0 == nil { $0 = PlanSummary(decision) } }
             }
-            let (pipeline, _, _, isDemo) = try modelOptions.pipeline(backend: backend, precision: precision) {
+            let (pipeline, _, _, isDemo) = try modelOptions.pipeline(backend: backend, precision: precision,
+                                                                     placement: placement) {
                 Logger(label: "zimage").info("\($0)")
             }
             let engine = PipelineEngine(pipeline: pipeline, modelName: isDemo ? "z-image-demo" : pipeline.modelName,

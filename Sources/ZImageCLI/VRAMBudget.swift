@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ZImageCUDA
+import ZImagePipeline
 import ZImagePlanner
 import ZImageTensor
 
@@ -94,9 +95,36 @@ enum RunPlanning {
         return decision
     }
 
+    /// Where the pipeline puts its weights to follow `plan`.
+    static func placement(_ plan: Plan) -> ComponentPlacement {
+        switch plan.mode {
+        case .resident: ComponentPlacement()
+        case .sequential: ComponentPlacement(textEncoder: .sequential)
+        case .swapped: ComponentPlacement(textEncoder: .streamed)
+        case .blockStreaming: ComponentPlacement(textEncoder: .streamed, streamsTransformerBlocks: true)
+        }
+    }
+
     /// The decision's plan, or the refusal.
     static func require(_ decision: PlanDecision) throws -> Plan {
         guard let plan = decision.chosen else { throw CLIError("--vram-budget: refusing to start: \(decision.reason)") }
         return plan
+    }
+}
+
+/// `--memory-mode`: where the weights live, named as the planner's modes are.
+enum MemoryModeChoice: String, ExpressibleByArgument, CaseIterable {
+    case resident, sequential
+    case textStreaming = "text-streaming"
+    case blockStreaming = "block-streaming"
+
+    /// The pipeline's placement for this mode.
+    var placement: ComponentPlacement {
+        switch self {
+        case .resident: ComponentPlacement()
+        case .sequential: ComponentPlacement(textEncoder: .sequential)
+        case .textStreaming: ComponentPlacement(textEncoder: .streamed)
+        case .blockStreaming: ComponentPlacement(textEncoder: .streamed, streamsTransformerBlocks: true)
+        }
     }
 }

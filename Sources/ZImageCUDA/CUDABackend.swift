@@ -31,6 +31,9 @@ public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting
     private var dnnTried = false
     private var sdpa: CUDNNAttention?
     var staging: StagingBuffers?
+    /// The stream streamed weights are copied on, and the event marking the compute stream's
+    /// work before each batch of copies (made on first use).
+    var copyStream: (stream: OpaquePointer?, computeMark: OpaquePointer?)?
     /// Set once cuBLASLt refuses outer-vector FP8 scales (or by `ZIMAGE_FP8_OWN_SCALES=1`): the
     /// row and column scales then go on in a pass of our own after an unscaled FP8 GEMM.
     var outerVectorScalesRefused = ProcessInfo.processInfo.environment["ZIMAGE_FP8_OWN_SCALES"] == "1"
@@ -133,6 +136,10 @@ public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting
     /// Starts a new high-water mark at the pool's current use.
     public func resetPoolPeak() { poolLock.withLock { pool.resetPeak() } }
 
+    public func limitPool(to bytes: Int?) { poolLock.withLock { pool.limitBytes = bytes } }
+
+    public var poolOverLimitAllocations: Int { poolLock.withLock { pool.overLimitAllocations } }
+
     /// Frees the pool's cached blocks (the driver gets them back).
     public func trimPool() throws {
         try makeCurrent()
@@ -176,6 +183,7 @@ public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting
     public func synchronize() throws {
         try makeCurrent()
         try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+        if let copyStream { try driver.check(driver.cuStreamSynchronize(copyStream.stream), "cuStreamSynchronize") }
     }
 
     /// Fills a tensor's bytes with `byte` (tests poison outputs with it).

@@ -44,6 +44,7 @@ public final class CUDADriver: @unchecked Sendable {
     let cuMemsetD8Async: @convention(c) (CUdeviceptr, UInt8, Int, OpaquePointer?) -> CUresult
     let cuStreamCreate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> CUresult
     let cuStreamSynchronize: @convention(c) (OpaquePointer?) -> CUresult
+    let cuStreamWaitEvent: @convention(c) (OpaquePointer?, OpaquePointer?, UInt32) -> CUresult
     let cuEventCreate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> CUresult
     let cuEventRecord: @convention(c) (OpaquePointer?, OpaquePointer?) -> CUresult
     let cuEventSynchronize: @convention(c) (OpaquePointer?) -> CUresult
@@ -92,6 +93,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuMemsetD8Async = try lib.function("cuMemsetD8Async")
         cuStreamCreate = try lib.function("cuStreamCreate")
         cuStreamSynchronize = try lib.function("cuStreamSynchronize")
+        cuStreamWaitEvent = try lib.function("cuStreamWaitEvent")
         cuEventCreate = try lib.function("cuEventCreate")
         cuEventRecord = try lib.function("cuEventRecord")
         cuEventSynchronize = try lib.function("cuEventSynchronize")

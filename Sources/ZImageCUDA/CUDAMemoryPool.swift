@@ -17,6 +17,13 @@ final class CUDAMemoryPool {
     private(set) var peakInUseBytes = 0
     /// The most bytes held from the driver at once (in use + cached) since the last `resetPeak`.
     private(set) var peakReservedBytes = 0
+    /// Most bytes the pool should hold from the driver (a run's `--vram-budget` less the context's
+    /// share), nil for no limit. A request that would pass it gives cached blocks back to the
+    /// driver first (largest first), trading a few frees for the promise; requests beyond it still
+    /// succeed when the device has room, and are counted in `overLimitAllocations`.
+    var limitBytes: Int?
+    /// Allocations made while the pool held more than `limitBytes` (cache already given back).
+    private(set) var overLimitAllocations = 0
 
     init(driver: CUDADriver, device: Device) {
         self.driver = driver
@@ -38,6 +45,10 @@ final class CUDAMemoryPool {
             cachedBytes -= size
             inUseBytes += size
             return (address, size)
+        }
+        if let limit = limitBytes, inUseBytes + cachedBytes + size > limit {
+            try release(cachedBytesAbove: limit - inUseBytes - size)
+            if inUseBytes + size > limit { overLimitAllocations += 1 }
         }
         var address: CUdeviceptr = 0
         var result = driver.cuMemAlloc(&address, size)
@@ -68,6 +79,17 @@ final class CUDAMemoryPool {
     func resetPeak() {
         peakInUseBytes = inUseBytes
         peakReservedBytes = inUseBytes + cachedBytes
+    }
+
+    /// Frees cached blocks, largest first, until at most `keep` bytes stay cached.
+    private func release(cachedBytesAbove keep: Int) throws {
+        for size in cached.keys.sorted(by: >) where cachedBytes > max(keep, 0) {
+            while cachedBytes > max(keep, 0), var blocks = cached[size], let address = blocks.popLast() {
+                cached[size] = blocks.isEmpty ? nil : blocks
+                try driver.check(driver.cuMemFree(address), "cuMemFree(\(size))")
+                cachedBytes -= size
+            }
+        }
     }
 
     /// Frees every cached block.

@@ -88,18 +88,24 @@ extension Qwen3Configuration {
 extension ZImagePipeline {
     /// Loads a model from split files (ComfyUI's), verified as the directory load is.
     public convenience init(splitFiles files: SplitFiles, configurations: SplitFiles.Configurations = .init(),
-                            backend: any Backend, precision: Precision = .float32) throws {
+                            backend: any Backend, precision: Precision = .float32,
+                            placement: ComponentPlacement = .resident) throws {
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
         let tokenizer = try files.tokenizer.map { try BPETokenizer(path: ($0 as NSString).appendingPathComponent("tokenizer.json")) }
             ?? BundledTokenizer.load()
         let textEncoder = try SplitFiles.naming(files.textEncoder) {
             try Qwen3TextEncoder(configuration: configurations.textEncoder, weights: WeightSet(path: files.textEncoder),
-                                 backend: backend, dtype: weightDType)
+                                 backend: backend, dtype: weightDType, embeddingOnHost: placement.embeddingOnHost,
+                                 streamsLayers: placement.textEncoder == .streamed)
         }
         let transformer = try SplitFiles.naming(files.transformer) {
-            try ZImageTransformer(configuration: configurations.transformer,
-                                  weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
-                                  dtype: weightDType, linearFormat: precision.transformerLinearFormat)
+            try placement.streamsTransformerBlocks
+                ? ZImageTransformer(configuration: configurations.transformer,
+                                        streamingFrom: SplitFiles.transformerWeights(files.transformer), backend: backend,
+                                        dtype: weightDType, linearFormat: precision.transformerLinearFormat)
+                : ZImageTransformer(configuration: configurations.transformer,
+                                        weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
+                                        dtype: weightDType, linearFormat: precision.transformerLinearFormat)
         }
         let vaeWeights = try SplitFiles.naming(files.vae) { try SplitFiles.autoencoderWeights(files.vae) }
         let decoder = try SplitFiles.naming(files.vae) {

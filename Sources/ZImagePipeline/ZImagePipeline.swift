@@ -73,6 +73,8 @@ public final class ZImagePipeline {
     /// new prompt's encoding, and the backend's cached memory given back, so the denoising and the
     /// decode run without it; a new prompt loads it again (a repeated one hits `encodePrompt`'s cache).
     public var releasesTextEncoder = false
+    /// Where the components' weights were put at load.
+    public let placement: ComponentPlacement
     /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
     public private(set) var transformer: ZImageTransformer
     /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
@@ -98,13 +100,18 @@ public final class ZImagePipeline {
 
     /// Loads every component of a diffusers model directory (verified loads; memory-mapped where
     /// the backend computes on the stored dtype, so the CPU backend copies no weights at fp32).
-    public init(modelDirectory path: String, backend: any Backend, precision: Precision = .float32) throws {
+    /// `placement` says where each component's weights go (streamed layers, the embedding table on
+    /// the host); `.sequential` for the text encoder sets `releasesTextEncoder`.
+    public init(modelDirectory path: String, backend: any Backend, precision: Precision = .float32,
+                placement: ComponentPlacement = .resident) throws {
         let model = try ModelDirectory(path: path)
         guard model.pipelineClass == "ZImagePipeline" else {
             throw GenerationError.modelNotSupported("\(path) holds a \(model.pipelineClass), not a ZImagePipeline")
         }
         self.backend = backend
         self.precision = precision
+        self.placement = placement
+        releasesTextEncoder = placement.textEncoder == .sequential
         // The CPU backend computes on stored bf16/f32 weights directly; other backends (and bf16
         // runs, which the reference does on bf16-rounded weights) convert at load.
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
@@ -118,7 +125,9 @@ public final class ZImagePipeline {
         let textConfiguration = try ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder"))
         let textWeights = try model.weights(of: "text_encoder")
         let loadTextEncoder = { [backend] in
-            try Qwen3TextEncoder(configuration: textConfiguration, weights: textWeights, backend: backend, dtype: weightDType)
+            try Qwen3TextEncoder(configuration: textConfiguration, weights: textWeights, backend: backend, dtype: weightDType,
+                                 embeddingOnHost: placement.embeddingOnHost,
+                                 streamsLayers: placement.textEncoder == .streamed)
         }
         self.loadTextEncoder = loadTextEncoder
         textEncoder = try loadTextEncoder()
@@ -126,7 +135,12 @@ public final class ZImagePipeline {
         let transformerConfiguration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                                          from: model.component("transformer"))
         let transformerWeights = try model.weights(of: "transformer")
-        if precision == .float8 {
+        if placement.streamsTransformerBlocks {
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration,
+                                                    streamingFrom: transformerWeights, backend: backend,
+                                                    dtype: weightDType, linearFormat: precision.transformerLinearFormat)
+            try backend.releaseCachedDeviceMemory()
+        } else if precision == .float8 {
             // FP8 holds the projections once (no dense copy); LoRAs re-read the dense weights.
             let read = { [backend] in
                 try ZImageTransformer.parameterSpec(transformerConfiguration)
@@ -166,6 +180,9 @@ public final class ZImagePipeline {
                 modelName: String) {
         self.backend = backend
         self.precision = precision
+        placement = ComponentPlacement(textEncoder: textEncoder.streamsLayers ? .streamed : .resident,
+                                       streamsTransformerBlocks: transformer.streamsBlocks,
+                                       embeddingOnHost: textEncoder.embeddingOnHost)
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
         loadTextEncoder = nil
@@ -189,6 +206,10 @@ public final class ZImagePipeline {
         guard identity(loras) != identity(self.loras) else { return }
         transformer = baseTransformer
         self.loras = []
+        if !loras.isEmpty, baseTransformer.streamsBlocks {
+            throw GenerationError.modelNotSupported("LoRAs with the transformer's blocks streamed from host memory "
+                + "(block streaming) are not supported yet: give more --vram-budget, or use no LoRA")
+        }
         if !loras.isEmpty, !baseTransformer.hasDenseWeights {
             guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }
             // The dense weights are read from the (memory-mapped) file only for the merge.

@@ -70,6 +70,12 @@ public protocol DeviceMemoryReporting: AnyObject {
     func resetPoolPeak()
     /// Gives the pool's cached blocks back to the driver (after a component was freed).
     func trimPool() throws
+    /// Keeps what the pool holds from the driver under `bytes` (nil: no limit) by giving cached
+    /// blocks back before it grows past it (see `CUDAMemoryPool.limitBytes`).
+    func limitPool(to bytes: Int?)
+    /// Allocations made past the limit (its cache already given back): nonzero means a run held
+    /// more than its plan predicted.
+    var poolOverLimitAllocations: Int { get }
 }
 
 extension Backend {
@@ -81,6 +87,20 @@ extension Backend {
     /// Gives cached device memory back to the driver (nothing on a backend without device memory).
     public func releaseCachedDeviceMemory() throws {
         try (self as? any DeviceMemoryReporting)?.trimPool()
+    }
+
+    /// Keeps the device memory this process holds under `budgetBytes`: the pool's limit is the
+    /// budget less what the driver already holds outside the pool (context, kernels, libraries)
+    /// and `margin` for the libraries' later workspaces. Returns the pool's limit (nil on a
+    /// backend without device memory).
+    @discardableResult
+    public func limitDeviceMemory(toBytes budgetBytes: Int, margin: Int = 384 << 20) -> Int? {
+        guard let reporting = self as? any DeviceMemoryReporting else { return nil }
+        let report = reporting.poolMemoryReport()
+        let outside = max((report.driverUsedBytes ?? 0) - report.poolInUseBytes - report.poolCachedBytes, 0)
+        let limit = max(budgetBytes - outside - margin, 0)
+        reporting.limitPool(to: limit)
+        return limit
     }
 
     /// Resets the device memory high-water mark (nothing on a backend without device memory).

@@ -28,6 +28,9 @@ public final class TensorStorage {
         self.owner = owner
     }
 
+    /// Whether the bytes are borrowed (a memory-mapped file, perhaps read-only) rather than the backend's.
+    public var isBorrowed: Bool { owner != nil }
+
     deinit {
         if owner == nil { backend.release(address: address, byteCount: byteCount) }
     }

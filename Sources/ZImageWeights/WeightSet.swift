@@ -89,6 +89,17 @@ public final class WeightSet {
         }
         return try file.tensor(info, on: backend, as: dtype)
     }
+
+    /// The stored bytes of `key` as the file holds them (valid while `file` lives), for reading
+    /// parts of a tensor on the host; nil when the bytes are an encoding (fp8 with scales, GGML
+    /// blocks) rather than plain `info.dtype` values.
+    public func plainBytes(_ key: String) throws -> (bytes: UnsafeRawBufferPointer, info: TensorInfo, file: SafetensorsFile)? {
+        guard let file = files[key], let info = entries[key] else {
+            throw SafetensorsError.tensorNotFound(path: shards.first?.path ?? "<empty>", tensor: key)
+        }
+        guard !info.isStorageEncoded else { return nil }
+        return (file.bytes(of: info), info, file)
+    }
 }
 
 /// Reads JSON files with typed errors.

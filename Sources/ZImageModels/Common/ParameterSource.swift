@@ -61,17 +61,22 @@ struct LoadedParameters: ParameterSource {
 
     let component: String
     private let fetch: (String) throws -> Tensor
+    /// Collects every tensor the built layers hold, in the order they ask for them (a streamed
+    /// layer's slot is filled in that order).
+    let recorder: TensorRecorder?
 
     init(_ store: ParameterStore) {
         component = store.component
         fetch = { try store[$0] }
+        recorder = nil
     }
 
     /// Tensors read as the layers ask for them (`fetch`, e.g. from a verified `WeightSet`), so a
     /// load-time transform can let each dense tensor go once its layer holds its own form.
-    init(component: String, fetch: @escaping (String) throws -> Tensor) {
+    init(component: String, recorder: TensorRecorder? = nil, fetch: @escaping (String) throws -> Tensor) {
         self.component = component
         self.fetch = fetch
+        self.recorder = recorder
     }
 
     func tensor(_ key: String, shape: Shape) throws -> Tensor {
@@ -80,12 +85,24 @@ struct LoadedParameters: ParameterSource {
             throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape,
                                                    found: tensor.shape)
         }
+        recorder?.tensors.append(tensor)
         return tensor
     }
 
     /// The dense weight brought into `format` (quantised on its backend for FP8); a store keeps
     /// the dense tensor, which is what a LoRA merge starts from.
     func linearWeight(_ key: String, shape: Shape, format: LinearWeightFormat) throws -> LinearWeight {
-        try LinearWeight(tensor(key, shape: shape), format: format)
+        let dense = try fetch(key)
+        guard dense.shape == shape else {
+            throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape, found: dense.shape)
+        }
+        let weight = try LinearWeight(dense, format: format)
+        recorder?.tensors += weight.storageTensors
+        return weight
     }
+}
+
+/// The tensors a layer holds, in the order it asked for them (see `LoadedParameters.recorder`).
+final class TensorRecorder {
+    var tensors: [Tensor] = []
 }

@@ -14,21 +14,32 @@ public final class Qwen3TextEncoder {
     /// Number of layers run (and loaded): all but the last.
     public let layerCount: Int
     private let modules: Modules<LoadedParameters>
+    /// The token embeddings: on the device, or gathered per prompt from the mapped file.
+    private let embedding: TokenEmbedding
+    /// The layers when they stream from host memory (`streamsLayers`); nil when resident in `modules`.
+    private let streamedLayers: StreamedLayers<Layer<LoadedParameters>>?
+    /// The backend the encoder runs on.
+    private let backend: any Backend
 
     /// The layers loaded, built from `Source`: each declares its keys (transformers' `model.`
     /// names) as it is built.
     struct Modules<Source: ParameterSource> {
-        let embedTokens: Source.Value
+        let embedTokens: Source.Value?
         let layers: [Layer<Source>]
 
-        /// The embeddings and layers `0 ..< num_hidden_layers − 1`.
-        init(_ source: Source, _ c: Qwen3Configuration) throws(Source.Failure) {
-            embedTokens = try source.tensor("model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize])
+        /// The embeddings and layers `0 ..< num_hidden_layers − 1` (without the embeddings when
+        /// they stay on the host, without the layers when they stream).
+        init(_ source: Source, _ c: Qwen3Configuration, embedding: Bool = true, layers hasLayers: Bool = true)
+            throws(Source.Failure) {
+            embedTokens = embedding ? try source.tensor(Qwen3TextEncoder.embeddingKey, shape: [c.vocabSize, c.hiddenSize]) : nil
             var layers: [Layer<Source>] = []
-            for i in 0..<max(c.numHiddenLayers - 1, 0) { layers.append(try Layer(source, "model.layers.\(i).", c)) }
+            for i in 0..<(hasLayers ? max(c.numHiddenLayers - 1, 0) : 0) { layers.append(try Layer(source, i, c)) }
             self.layers = layers
         }
     }
+
+    static let embeddingKey = "model.embed_tokens.weight"
+
 
     struct Layer<Source: ParameterSource> {
         let inputNorm: RMSNorm<Source>, postAttentionNorm: RMSNorm<Source>
@@ -36,7 +47,9 @@ public final class Qwen3TextEncoder {
         let qNorm: RMSNorm<Source>, kNorm: RMSNorm<Source>
         let gate: Linear<Source>, up: Linear<Source>, down: Linear<Source>
 
-        init(_ source: Source, _ prefix: String, _ c: Qwen3Configuration) throws(Source.Failure) {
+        /// Layer `index` (keys `model.layers.<index>.`).
+        init(_ source: Source, _ index: Int, _ c: Qwen3Configuration) throws(Source.Failure) {
+            let prefix = "model.layers.\(index)."
             let d = c.hiddenSize, hd = c.resolvedHeadDim, eps = Float(c.rmsNormEps)
             let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, f = c.intermediateSize
             inputNorm = try RMSNorm(source, prefix + "input_layernorm", dimension: d, eps: eps)
@@ -63,17 +76,45 @@ public final class Qwen3TextEncoder {
 
     /// Loads the encoder from a checkpoint, verified against `parameterSpec`. `dtype` converts the
     /// weights at load (nil keeps the stored dtype; the CPU backend computes on bf16 weights directly).
-    public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil) throws {
+    ///
+    /// `embeddingOnHost` leaves the token-embedding table in the file (a prompt's rows are read and
+    /// uploaded; not for fp8/GGUF-encoded tables, which load as usual); `streamsLayers` keeps the
+    /// layers in host memory, two on the device at a time (`StreamedLayers`).
+    public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil,
+                embeddingOnHost: Bool = false, streamsLayers: Bool = false) throws {
         guard configuration.numHiddenLayers >= 2 else {
             throw WeightLoadingError.malformedJSON(path: "text_encoder/config.json", detail: "needs at least 2 layers")
         }
         self.configuration = configuration
         self.layerCount = configuration.numHiddenLayers - 1
+        self.backend = backend
         let spec = Self.parameterSpec(configuration)
-        let store = try spec.load(from: Self.canonicalKeys(weights, spec: spec), component: "text_encoder",
-                                  on: backend, dtype: dtype)
-        modules = try Modules(LoadedParameters(store), configuration)
+        let canonical = try Self.canonicalKeys(weights, spec: spec)
+        try spec.verify(canonical, component: "text_encoder")
+        let fetch = { (key: String) in try canonical.tensor(key, on: backend, as: dtype) }
+        let source = LoadedParameters(component: "text_encoder", fetch: fetch)
+        let hostTable = try embeddingOnHost ? canonical.plainBytes(Self.embeddingKey) : nil
+        modules = try Modules(source, configuration, embedding: hostTable == nil, layers: !streamsLayers)
+        if let hostTable {
+            embedding = .host(bytes: hostTable.bytes, info: hostTable.info, file: hostTable.file, dtype: dtype)
+        } else if let table = modules.embedTokens {
+            embedding = .device(table)
+        } else {
+            throw WeightLoadingError.shapeMismatch(component: "text_encoder", key: Self.embeddingKey,
+                                                   expected: [configuration.vocabSize, configuration.hiddenSize], found: [])
+        }
+        streamedLayers = try streamsLayers
+            ? StreamedLayers(count: configuration.numHiddenLayers - 1, backend: backend, component: "text_encoder", fetch: fetch) { index, source in
+                try Layer(source, index, configuration)
+            }
+            : nil
     }
+
+    /// Whether the token embeddings stay on the host.
+    public var embeddingOnHost: Bool { if case .host = embedding { true } else { false } }
+
+    /// Whether the layers stream from host memory.
+    public var streamsLayers: Bool { streamedLayers != nil }
 
     /// The checkpoint's keys in `Qwen3ForCausalLM` form (`model.` prefix), as transformers 5 matches
     /// them (`core_model_loading.rename_source_key`): a key the model knows only with the prefix
@@ -92,11 +133,11 @@ public final class Qwen3TextEncoder {
     /// `hidden_states[-2]` for one sequence of token ids: `[L, hidden]` in `activationDType`.
     public func encode(ids: [Int32], activationDType: DType = .float32) throws -> Tensor {
         guard !ids.isEmpty else { throw TensorError.invalidArgument(op: "text encoder", detail: "no tokens") }
-        let backend = modules.embedTokens.backend
         let c = configuration, length = ids.count, hd = c.resolvedHeadDim
         let (cos, sin) = try ropeTables(length: length, backend: backend)
-        var h = try modules.embedTokens.embedding(backend.tensor(ids: ids, shape: [length])).cast(to: activationDType)
-        for layer in modules.layers {
+        var h = try embedding.rows(ids, backend: backend).cast(to: activationDType)
+        for index in 0..<layerCount {
+            let layer = try streamedLayers?.layer(index) ?? modules.layers[index]
             let x = try layer.inputNorm(h)
             let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)

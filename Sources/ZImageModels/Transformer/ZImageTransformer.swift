@@ -24,6 +24,9 @@ public final class ZImageTransformer {
     static let timestepFrequencies = 128
 
     private let modules: Modules<LoadedParameters>
+    /// The image-token blocks (noise refiner, then main layers) when they stream from host memory
+    /// (`init(configuration:streamingFrom:…)`); nil when they are resident in `modules`.
+    private let streamedBlocks: StreamedLayers<ZImageTransformerBlock<LoadedParameters>>?
     private let rope: ZImageRoPE
     /// The image stream's RoPE tables of the last (grid, caption length, backend): the same at
     /// every step of a generation, and 4096 × 64 cos/sin pairs on the host at 1024².
@@ -47,9 +50,10 @@ public final class ZImageTransformer {
         let finalModulation: Linear<Source>, finalLinear: Linear<Source>
 
         /// `linearFormat` is the image-token blocks' (noise refiner and main layers); the caption
-        /// refiner, embedders and modulations stay dense.
-        init(_ source: Source, _ c: ZImageTransformerConfiguration, linearFormat: LinearWeightFormat)
-            throws(Source.Failure) {
+        /// refiner, embedders and modulations stay dense. `imageBlocks: false` leaves the
+        /// image-token blocks out (they stream: `imageBlock`).
+        init(_ source: Source, _ c: ZImageTransformerConfiguration, linearFormat: LinearWeightFormat,
+             imageBlocks: Bool = true) throws(Source.Failure) {
             let d = c.dim, key = c.patchKey, frequencies = ZImageTransformer.timestepFrequencies
             timestepMLP1 = try Linear(source, "t_embedder.mlp.0", input: 2 * frequencies, output: 1024, bias: true)
             timestepMLP2 = try Linear(source, "t_embedder.mlp.2", input: 1024, output: c.adaLNDim, bias: true)
@@ -59,16 +63,14 @@ public final class ZImageTransformer {
             xPadToken = try source.tensor("x_pad_token", shape: [1, d])
             captionPadToken = try source.tensor("cap_pad_token", shape: [1, d])
             var noiseRefiner: [ZImageTransformerBlock<Source>] = [], contextRefiner = noiseRefiner, layers = noiseRefiner
-            for i in 0..<c.nRefinerLayers {
-                noiseRefiner.append(try ZImageTransformerBlock(source, "noise_refiner.\(i).", c, modulated: true,
-                                                               linearFormat: linearFormat))
+            for i in 0..<(imageBlocks ? c.nRefinerLayers : 0) {
+                noiseRefiner.append(try Self.imageBlock(source, i, c, linearFormat: linearFormat))
             }
             for i in 0..<c.nRefinerLayers {
                 contextRefiner.append(try ZImageTransformerBlock(source, "context_refiner.\(i).", c, modulated: false))
             }
-            for i in 0..<c.nLayers {
-                layers.append(try ZImageTransformerBlock(source, "layers.\(i).", c, modulated: true,
-                                                         linearFormat: linearFormat))
+            for i in 0..<(imageBlocks ? c.nLayers : 0) {
+                layers.append(try Self.imageBlock(source, c.nRefinerLayers + i, c, linearFormat: linearFormat))
             }
             self.noiseRefiner = noiseRefiner
             self.contextRefiner = contextRefiner
@@ -77,6 +79,14 @@ public final class ZImageTransformer {
                                          output: d, bias: true)
             finalLinear = try Linear(source, "all_final_layer.\(key).linear", input: d, output: c.patchFeatures,
                                      bias: true)
+        }
+
+        /// Image-token block `index`: the noise refiner's blocks first, then the main layers (one
+        /// shape, so they stream through the same slots).
+        static func imageBlock(_ source: Source, _ index: Int, _ c: ZImageTransformerConfiguration,
+                               linearFormat: LinearWeightFormat) throws(Source.Failure) -> ZImageTransformerBlock<Source> {
+            let prefix = index < c.nRefinerLayers ? "noise_refiner.\(index)." : "layers.\(index - c.nRefinerLayers)."
+            return try ZImageTransformerBlock(source, prefix, c, modulated: true, linearFormat: linearFormat)
         }
     }
 
@@ -118,6 +128,7 @@ public final class ZImageTransformer {
         hasDenseWeights = !drops
         self.linearFormat = linearFormat
         modules = try Modules(LoadedParameters(store), c, linearFormat: linearFormat)
+        streamedBlocks = nil
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
@@ -139,10 +150,54 @@ public final class ZImageTransformer {
         }
         configuration = c
         modules = try Modules(source, c, linearFormat: .float8)
+        streamedBlocks = nil
         parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
         hasDenseWeights = false
         linearFormat = .float8
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    /// The transformer with its image-token blocks (noise refiner and the main layers: all but a
+    /// few percent of its weights) streamed from host memory through two device slots (block
+    /// streaming, `StreamedLayers`); the embedders, caption refiner and final layer are resident.
+    /// Each block is built on the device as a resident one would be (converted to `dtype`,
+    /// quantised for `linearFormat`), copied to host memory and let go, so the device never holds
+    /// more than three blocks. `parameters` holds the resident weights only (no LoRA merges).
+    public init(configuration c: ZImageTransformerConfiguration, streamingFrom weights: WeightSet, backend: any Backend,
+                dtype: DType?, linearFormat: LinearWeightFormat = .dense) throws {
+        try Self.checkSupported(c)
+        try Self.parameterSpec(c).verify(weights, component: "transformer")
+        final class Kept { var tensors: [String: Tensor] = [:] }
+        let kept = Kept()
+        let fetch = { (key: String) in try weights.tensor(key, on: backend, as: dtype) }
+        let resident = LoadedParameters(component: "transformer") { key in
+            let tensor = try fetch(key)
+            kept.tensors[key] = tensor
+            return tensor
+        }
+        configuration = c
+        modules = try Modules(resident, c, linearFormat: linearFormat, imageBlocks: false)
+        streamedBlocks = try StreamedLayers(count: c.nRefinerLayers + c.nLayers, backend: backend,
+                                            component: "transformer", fetch: fetch) { index, source in
+            try Modules<LoadedParameters>.imageBlock(source, index, c, linearFormat: linearFormat)
+        }
+        parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
+        hasDenseWeights = false
+        self.linearFormat = linearFormat
+        rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
+    }
+
+    /// Whether the image-token blocks stream from host memory.
+    public var streamsBlocks: Bool { streamedBlocks != nil }
+
+    /// Bytes of host memory the streamed blocks hold (0 when resident).
+    public var streamedHostBytes: Int { streamedBlocks?.hostBytes ?? 0 }
+
+    /// Image-token block `index` (noise refiner first), resident or brought in by the stream.
+    private func imageBlock(_ index: Int) throws -> ZImageTransformerBlock<LoadedParameters> {
+        if let streamedBlocks { return try streamedBlocks.layer(index) }
+        let refiners = configuration.nRefinerLayers
+        return index < refiners ? modules.noiseRefiner[index] : modules.layers[index - refiners]
     }
 
     /// The weights FP8 quantises: the attention and feed-forward projections of the image-token
@@ -256,15 +311,16 @@ public final class ZImageTransformer {
         let (imageCos, imageSin) = try imageRoPE(rows: ht, columns: wt, padded: paddedImage,
                                                  captionLength: caption.paddedLength, backend: backend)
 
-        let refinerModulations = try modules.noiseRefiner.map { try $0.modulation(for: conditioning) }
-        for (block, modulation) in zip(modules.noiseRefiner, refinerModulations) {
-            x = try block(x, cos: imageCos, sin: imageSin, modulation: modulation)
+        for index in 0..<c.nRefinerLayers {
+            let block = try imageBlock(index)
+            x = try block(x, cos: imageCos, sin: imageSin, modulation: block.modulation(for: conditioning))
         }
         // Unified sequence: image first, then caption.
         var unified = try Tensor.concat([x, caption.tokens], axis: 0)
         let cos = try Tensor.concat([imageCos, caption.cos], axis: 0)
         let sin = try Tensor.concat([imageSin, caption.sin], axis: 0)
-        for block in modules.layers {
+        for index in c.nRefinerLayers..<(c.nRefinerLayers + c.nLayers) {
+            let block = try imageBlock(index)
             unified = try block(unified, cos: cos, sin: sin, modulation: block.modulation(for: conditioning))
         }
         // Final layer: LayerNorm (no affine, eps 1e-6) · (1 + Linear(SiLU(c))), then the projection.

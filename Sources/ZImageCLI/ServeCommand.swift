@@ -130,12 +130,14 @@ public struct ServeCommand: AsyncParsableCommand {
             let decision = precision == .float32 || modelOptions.usesDemoModel ? nil
                 : try RunPlanning.decide(backend: backend, budget: budget, request: request)
             var placement = ComponentPlacement.resident
+            var loadedMode = MemoryMode.resident
             if let decision {
                 Logger(label: "zimage").info("plan \(device): \(decision.reason)")
                 let plan = try RunPlanning.require(decision)
                 if plan.weights == .fp8 { precision = .float8 }
                 request.weights = plan.weights
                 placement = RunPlanning.placement(plan)
+                loadedMode = plan.mode
                 if let budget = decision.budgetBytes { backend.limitDeviceMemory(toBytes: budget) }
                 plans.withLockedValue { if $0 == nil { $0 = PlanSummary(decision) } }
             }
@@ -147,15 +149,21 @@ public struct ServeCommand: AsyncParsableCommand {
                                         deviceDescription: "\(backend.device) (\(precision.rawValue))", isDemoModel: isDemo,
                                         loraLibrary: LoRALibrary(directory: loraDirectory))
             if let decision {
-                let card = decision.card, limit = decision.budgetBytes, planned = request
+                let card = decision.card, limit = decision.budgetBytes, planned = request, mode = loadedMode
                 engine.jobPlanner = { parameters in
                     var job = planned
                     (job.width, job.height, job.batch, job.steps) = (parameters.width, parameters.height,
                                                                      parameters.batchSize, parameters.steps)
                     job.guidance = parameters.guidanceScale > 0
                     let choice = Planner().decide(job, on: card, budget: limit)
-                    guard let plan = choice.chosen else {
+                    guard let chosen = choice.chosen else {
                         throw GenerationError.invalidParameter("size", "over this server's --vram-budget: \(choice.reason)")
+                    }
+                    // The weights were placed at start: a job runs in a mode that placement allows.
+                    guard let plan = RunPlanning.followable(chosen, among: choice, loadedIn: mode,
+                                                            limit: limit ?? card.memoryBytes) else {
+                        throw GenerationError.invalidParameter("size", "over this server's --vram-budget: it needs "
+                            + "\(chosen.label), and this server placed its weights for \(mode.rawValue)")
                     }
                     return (plan.tiledDecode, plan.mode == .sequential)
                 }

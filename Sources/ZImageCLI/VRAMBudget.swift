@@ -105,6 +105,22 @@ enum RunPlanning {
         }
     }
 
+    /// The plan a job follows on a pipeline whose weights were placed for `loaded`: `chosen` when
+    /// that placement runs it (a resident text encoder may also leave after encoding: sequential),
+    /// else the fastest candidate in a mode it runs within `limit`; nil when none fits.
+    static func followable(_ chosen: Plan, among decision: PlanDecision, loadedIn loaded: MemoryMode,
+                           limit: Int) -> Plan? {
+        func runs(_ mode: MemoryMode) -> Bool {
+            switch loaded {
+            case .resident, .sequential: mode == .resident || mode == .sequential
+            default: mode == loaded
+            }
+        }
+        if runs(chosen.mode) { return chosen }
+        return decision.candidates.filter { runs($0.mode) && $0.runnable && $0.weights == chosen.weights && $0.peakBytes <= limit }
+            .min { $0.secondsPerImage < $1.secondsPerImage }
+    }
+
     /// The decision's plan, or the refusal.
     static func require(_ decision: PlanDecision) throws -> Plan {
         guard let plan = decision.chosen else { throw CLIError("--vram-budget: refusing to start: \(decision.reason)") }

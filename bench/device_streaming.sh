@@ -9,6 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; P=.carrypack3
 tar -xJf $P/carry.tar.xz
+python3 -m pip install -q --no-index --no-deps --target /tmp/site $P/diffusers-*.whl && export PYTHONPATH=/tmp/site
+LOGS=/tmp/logs; mkdir -p $LOGS
 cudnn=$(python3 -c "import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], 'lib'))" 2>/dev/null)
 export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}:$cudnn"
 export XDG_CACHE_HOME=/tmp/zimage-cache
@@ -23,10 +25,10 @@ run() {  # label precision budget extra-flags...
     local s=$(date +%s%N)
     .carry/zimage generate --model $M --device cuda --precision $precision --vram-budget $budget --batch 2 \
         --prompt "a red fox in the snow" --width 1024 --height 1024 --steps 8 --seed 42 --output /tmp/zs-$label "$@" \
-        > "$OUT/run-$label.txt" 2>&1
+        > "$LOGS/run-$label.txt" 2>&1
     local rc=$? e=$(date +%s%N); kill $sampler; wait $sampler 2>/dev/null
     local base=$(sort -n /tmp/mem.txt | head -1) peak=$(sort -n /tmp/mem.txt | tail -1)
-    python3 - "$label" "$precision" "$budget" "$*" "$rc" "$(( (e - s) / 1000000 ))" "$base" "$peak" "$OUT/run-$label.txt" >> /tmp/runs.json <<'PY'
+    python3 - "$label" "$precision" "$budget" "$*" "$rc" "$(( (e - s) / 1000000 ))" "$base" "$peak" "$LOGS/run-$label.txt" >> /tmp/runs.json <<'PY'
 import json, re, sys
 label, precision, budget, flags, rc, ms, base, peak, log = sys.argv[1:]
 text = open(log).read()
@@ -36,13 +38,13 @@ print(json.dumps({"label": label, "precision": precision, "budget": budget, "fla
                   "idle_mib": float(base) if base else None, "peak_nvidia_smi_mib": float(peak) if peak else None,
                   "lines": [l for l in text.splitlines() if re.search(r"plan:|memory mode|peak device|load:|image\(s\)|error|rror:", l)][:8]}) + ",")
 PY
-    echo "$label: rc $rc, $(( (e - s) / 1000000 )) ms, peak $peak MiB (idle $base) | $(grep -E 'image\(s\)|peak device memory' "$OUT/run-$label.txt" | tr '\n' ' ' | cut -c1-400)"
-    [ $rc = 0 ] || tail -4 "$OUT/run-$label.txt"
+    echo "$label: rc $rc, $(( (e - s) / 1000000 )) ms, peak $peak MiB (idle $base) | $(grep -E 'image\(s\)|peak device memory' "$LOGS/run-$label.txt" | tr '\n' ' ' | cut -c1-400)"
+    [ $rc = 0 ] || tail -4 "$LOGS/run-$label.txt"
 }
 run warmup bf16 none --steps 1
 run bf16-resident bf16 none
 run bf16-resident-tiled bf16 none --tiled-decode
-run bf16-budget22 bf16 22GiB
+run bf16-budget24 bf16 24GiB
 run bf16-text-streaming bf16 none --memory-mode text-streaming
 run bf16-block-streaming-tiled bf16 none --memory-mode block-streaming --tiled-decode
 run fp8-resident-tiled fp8 none --tiled-decode
@@ -69,3 +71,4 @@ for a, b in [("bf16-resident", "bf16-text-streaming"), ("bf16-resident-tiled", "
 json.dump({"runs": runs, "images_equal": same}, open(f"{out}/streaming.json", "w"), indent=1)
 for k, v in same.items(): print(k, v["equal"], v["a"], v["b"])
 PY
+tar -czf "$OUT/logs.tar.gz" -C /tmp logs

@@ -99,10 +99,11 @@ extension ZImagePipeline {
                                  streamsLayers: placement.textEncoder == .streamed)
         }
         let transformer = try SplitFiles.naming(files.transformer) {
-            try placement.streamsTransformerBlocks
+            try placement.streamsTransformerBlocks || placement.textEncoder == .streamed
                 ? ZImageTransformer(configuration: configurations.transformer,
                                         streamingFrom: SplitFiles.transformerWeights(files.transformer), backend: backend,
-                                        dtype: weightDType, linearFormat: precision.transformerLinearFormat)
+                                        dtype: weightDType, linearFormat: precision.transformerLinearFormat,
+                                        streamsImageBlocks: placement.streamsTransformerBlocks)
                 : ZImageTransformer(configuration: configurations.transformer,
                                         weights: SplitFiles.transformerWeights(files.transformer), backend: backend,
                                         dtype: weightDType, linearFormat: precision.transformerLinearFormat)

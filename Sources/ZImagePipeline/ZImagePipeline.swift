@@ -135,10 +135,13 @@ public final class ZImagePipeline {
         let transformerConfiguration = try ComponentConfiguration.decode(ZImageTransformerConfiguration.self,
                                                                          from: model.component("transformer"))
         let transformerWeights = try model.weights(of: "transformer")
-        if placement.streamsTransformerBlocks {
+        if placement.streamsTransformerBlocks || placement.textEncoder == .streamed {
+            // The low-memory placements: the caption refiner streams too (made for each new
+            // prompt's caption), and the image blocks with block streaming.
             baseTransformer = try ZImageTransformer(configuration: transformerConfiguration,
                                                     streamingFrom: transformerWeights, backend: backend,
-                                                    dtype: weightDType, linearFormat: precision.transformerLinearFormat)
+                                                    dtype: weightDType, linearFormat: precision.transformerLinearFormat,
+                                                    streamsImageBlocks: placement.streamsTransformerBlocks)
             try backend.releaseCachedDeviceMemory()
         } else if precision == .float8 {
             // FP8 holds the projections once (no dense copy); LoRAs re-read the dense weights.
@@ -206,9 +209,10 @@ public final class ZImagePipeline {
         guard identity(loras) != identity(self.loras) else { return }
         transformer = baseTransformer
         self.loras = []
-        if !loras.isEmpty, baseTransformer.streamsBlocks {
-            throw GenerationError.modelNotSupported("LoRAs with the transformer's blocks streamed from host memory "
-                + "(block streaming) are not supported yet: give more --vram-budget, or use no LoRA")
+        if !loras.isEmpty, baseTransformer.streamsWeights {
+            throw GenerationError.modelNotSupported("LoRAs with the transformer's weights streamed from host memory "
+                + "(the text-streaming and block-streaming modes) are not supported yet: give more --vram-budget, "
+                + "or use no LoRA")
         }
         if !loras.isEmpty, !baseTransformer.hasDenseWeights {
             guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }

@@ -82,6 +82,27 @@ public enum LinearWeight {
         }
     }
 
+    /// A weight of `format` over tensors laid out as `storageTensors` lists them (a streamed
+    /// layer's slot made again); throws when their number or types do not fit the format.
+    public init(format: LinearWeightFormat, storageTensors tensors: [Tensor]) throws {
+        switch (format, tensors.count) {
+        case (.dense, 1): self = .dense(tensors[0])
+        case (.float8, 2) where tensors[0].dtype == .float8E4M3 && tensors[1].dtype == .float32:
+            self = .float8(Float8Rows(values: tensors[0], scales: tensors[1]))
+        default:
+            throw TensorError.invalidArgument(op: "linear weight", detail: "\(tensors.count) tensors "
+                + "(\(tensors.map(\.dtype))) do not hold a \(format.rawValue) weight")
+        }
+    }
+
+    /// How many tensors `storageTensors` lists for `format`.
+    public static func storageCount(_ format: LinearWeightFormat) -> Int {
+        switch format {
+        case .dense: 1
+        case .float8: 2
+        }
+    }
+
     /// The device tensors this weight is held in, in a fixed order (what a streamed block copies
     /// into its slot; every format lists each of its tensors here).
     public var storageTensors: [Tensor] {

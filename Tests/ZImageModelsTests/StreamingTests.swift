@@ -47,6 +47,20 @@ import ZImageTestSupport
         #expect(throws: TensorError.self) { try layers.layer(5) }
     }
 
+    @Test func releasedSlotsAreMadeAgainOnTheNextCall() throws {
+        let layers = try probes(5)
+        #expect(try layers.layer(2).weight.toFloats() == [2, 2, 2])
+        try layers.releaseSlots()
+        #expect(layers.slotsReleased)
+        for index in [4, 0, 1, 2, 3, 4, 0] {
+            #expect(try layers.layer(index).weight.toFloats() == [Float](repeating: Float(index), count: 3), "layer \(index)")
+        }
+        #expect(!layers.slotsReleased)
+        let pair = try probes(2)
+        try pair.releaseSlots()
+        #expect(try pair.layer(1).weight.toFloats() == [1, 1, 1] && pair.layer(0).weight.toFloats() == [0, 0, 0])
+    }
+
     @Test func layersOfAnotherShapeAreRefusedByIndex() throws {
         #expect { try probes(4, mismatchAt: 3) } throws: { "\($0)".contains("layer 3") }
     }
@@ -64,6 +78,10 @@ import ZImageTestSupport
         let features = try backend.tensor((0..<(20 * configuration.capFeatDim)).map { Float(($0 * 37) % 19) / 19 - 0.5 },
                                           shape: [20, configuration.capFeatDim])
         let latent = try backend.tensor((0..<(16 * 8 * 8)).map { Float(($0 * 53) % 23) / 23 - 0.5 }, shape: [16, 1, 8, 8])
+        // The streamed caption refiner gives its slots back after each caption and makes them again.
+        let other = try features.affine(scale: -0.5, shift: 0.25)
+        #expect(try resident.prepareCaption(other, activationDType: dtype).tokens.toBytes()
+            == streamed.prepareCaption(other, activationDType: dtype).tokens.toBytes())
         let a = try resident.prepareCaption(features, activationDType: dtype)
         let b = try streamed.prepareCaption(features, activationDType: dtype)
         // Three steps: every block streams in each, and the wrap brings the first back.
@@ -92,21 +110,26 @@ import ZImageTestSupport
         #expect { try hostTable.encode(ids: [1, Int32(configuration.vocabSize)]) } throws: { "\($0)".contains("outside") }
     }
 
-    @Test func blockStreamingPipelineDrawsTheResidentImageAndRefusesLoRAs() throws {
+    @Test(arguments: [true, false])
+    func streamingPipelineDrawsTheResidentImageAndRefusesLoRAs(blocks: Bool) throws {
         let resident = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: backend, precision: .bfloat16)
         let streamed = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: backend, precision: .bfloat16,
                                           placement: ComponentPlacement(textEncoder: .streamed,
-                                                                        streamsTransformerBlocks: true))
-        #expect(streamed.placement.streamsTransformerBlocks && streamed.transformer.streamsBlocks)
+                                                                        streamsTransformerBlocks: blocks))
+        #expect(streamed.placement.streamsTransformerBlocks == blocks && streamed.transformer.streamsBlocks == blocks)
+        #expect(streamed.transformer.streamsWeights && streamed.textEncoder?.streamsLayers == true)
         var parameters = GenerationParameters(prompt: "a red fox in the snow")
         (parameters.width, parameters.height, parameters.seed, parameters.steps) = (64, 64, 7, 3)
-        let a = try resident.generate(parameters)
-        let b = try streamed.generate(parameters)
-        #expect(a.count == 1 && b.count == 1)
-        #expect(a.first?.image.pixels == b.first?.image.pixels)
+        for prompt in ["a red fox in the snow", "a lighthouse at dusk"] {
+            parameters.prompt = prompt
+            let a = try resident.generate(parameters)
+            let b = try streamed.generate(parameters)
+            #expect(a.count == 1 && b.count == 1)
+            #expect(a.first?.image.pixels == b.first?.image.pixels, "\(prompt)")
+        }
         let lora = try LoRAFile(path: Fixtures.path("lora/peft.safetensors"))
         #expect { try streamed.useLoRAs([WeightedLoRA(lora, strength: 1)]) } throws: {
-            "\($0)".contains("block streaming")
+            "\($0)".contains("block-streaming")
         }
     }
 }

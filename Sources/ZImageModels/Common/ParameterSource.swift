@@ -64,11 +64,15 @@ struct LoadedParameters: ParameterSource {
     /// Collects every tensor the built layers hold, in the order they ask for them (a streamed
     /// layer's slot is filled in that order).
     let recorder: TensorRecorder?
+    /// Tensors handed out in order instead of reading `fetch` (a streamed layer's slot made again
+    /// over fresh device memory: the layer asks for its parameters in the order it recorded them).
+    private let replay: TensorReplay?
 
     init(_ store: ParameterStore) {
         component = store.component
         fetch = { try store[$0] }
         recorder = nil
+        replay = nil
     }
 
     /// Tensors read as the layers ask for them (`fetch`, e.g. from a verified `WeightSet`), so a
@@ -77,10 +81,19 @@ struct LoadedParameters: ParameterSource {
         self.component = component
         self.fetch = fetch
         self.recorder = recorder
+        replay = nil
+    }
+
+    /// Hands out `tensors` in order, as the layer built over them asks (see `TensorRecorder`).
+    init(component: String, replaying tensors: [Tensor]) {
+        self.component = component
+        fetch = { key in throw WeightLoadingError.fileNotFound(path: "\(component): \(key) (a replayed slot reads no file)") }
+        recorder = nil
+        replay = TensorReplay(tensors)
     }
 
     func tensor(_ key: String, shape: Shape) throws -> Tensor {
-        let tensor = try fetch(key)
+        let tensor = try replay?.next(1, key: key, component: component)[0] ?? fetch(key)
         guard tensor.shape == shape else {
             throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape,
                                                    found: tensor.shape)
@@ -92,6 +105,15 @@ struct LoadedParameters: ParameterSource {
     /// The dense weight brought into `format` (quantised on its backend for FP8); a store keeps
     /// the dense tensor, which is what a LoRA merge starts from.
     func linearWeight(_ key: String, shape: Shape, format: LinearWeightFormat) throws -> LinearWeight {
+        if let replay {
+            let weight = try LinearWeight(format: format, storageTensors: replay.next(LinearWeight.storageCount(format), key: key,
+                                                                                      component: component))
+            guard weight.storageTensors[0].shape == shape else {
+                throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape,
+                                                       found: weight.storageTensors[0].shape)
+            }
+            return weight
+        }
         let dense = try fetch(key)
         guard dense.shape == shape else {
             throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: shape, found: dense.shape)
@@ -105,4 +127,21 @@ struct LoadedParameters: ParameterSource {
 /// The tensors a layer holds, in the order it asked for them (see `LoadedParameters.recorder`).
 final class TensorRecorder {
     var tensors: [Tensor] = []
+}
+
+/// Tensors handed out in the order a layer recorded them (see `LoadedParameters.init(replaying:)`).
+final class TensorReplay {
+    private let tensors: [Tensor]
+    private var position = 0
+
+    init(_ tensors: [Tensor]) { self.tensors = tensors }
+
+    /// The next `count` tensors, for parameter `key`; an error when the layer asks for more than were recorded.
+    func next(_ count: Int, key: String, component: String) throws -> [Tensor] {
+        guard position + count <= tensors.count else {
+            throw WeightLoadingError.shapeMismatch(component: component, key: key, expected: [count], found: [0])
+        }
+        defer { position += count }
+        return Array(tensors[position..<(position + count)])
+    }
 }

@@ -20,6 +20,11 @@ final class StreamedLayers<Layer> {
     /// Each layer's host copy, and the byte offset of each of its tensors in it.
     private let images: [(buffer: HostWeightBuffer, offsets: [Int])]
     private var current = 0
+    /// Every layer's tensors' shapes and types, in recorded order (to make slots again).
+    private let layout: [(shape: Shape, dtype: DType)]
+    /// Builds a layer over given tensors (`LoadedParameters(replaying:)`): slots made again.
+    private let rebuild: (LoadedParameters) throws -> Layer
+    private let component: String
 
     private struct Slot {
         let layer: Layer
@@ -36,7 +41,7 @@ final class StreamedLayers<Layer> {
     /// host. Throws when a layer's tensors differ in number or size from the slots' (layers that
     /// stream together must have one shape).
     init(count: Int, backend: any Backend, component: String, fetch: @escaping (String) throws -> Tensor,
-         build: (Int, LoadedParameters) throws -> Layer) throws {
+         build: @escaping (Int, LoadedParameters) throws -> Layer) throws {
         guard let streaming = backend as? any WeightStreaming else {
             throw TensorError.invalidArgument(op: "block streaming", detail: "\(backend.device) cannot stream weights")
         }
@@ -58,6 +63,9 @@ final class StreamedLayers<Layer> {
             slots.append(Slot(layer: layer, tensors: recorder.tensors, fence: try streaming.makeCopyFence(), holds: index))
         }
         let layout = slots[0].tensors.map(\.byteCount)
+        self.layout = slots[0].tensors.map { ($0.shape, $0.dtype) }
+        self.rebuild = { try build(0, $0) }
+        self.component = component
         var images: [(buffer: HostWeightBuffer, offsets: [Int])] = []
         for index in 0..<count {
             let tensors: [Tensor]
@@ -100,11 +108,33 @@ final class StreamedLayers<Layer> {
     /// Bytes of host memory the layers' copies hold.
     var hostBytes: Int { images.reduce(0) { $0 + $1.buffer.byteCount } }
 
+    /// Whether the slots' device memory is given back (`releaseSlots`) until the next `layer`.
+    var slotsReleased: Bool { slots.isEmpty }
+
+    /// Gives the slots' device memory back (after work queued so far and any copy in flight); the
+    /// next `layer` call makes them again and copies its layer in. For layers that run once per
+    /// prompt (the text encoder, the caption refiner) between prompts.
+    func releaseSlots() throws {
+        for slot in slots where slot.copied { try backend.waitForCopies(slot.fence) }
+        slots = []
+    }
+
+    /// Two slots over fresh device memory, holding nothing yet.
+    private func makeSlots() throws {
+        for _ in 0..<min(2, count) {
+            let tensors = try layout.map { try backend.allocate(shape: $0.shape, dtype: $0.dtype) }
+            let layer = try rebuild(LoadedParameters(component: component, replaying: tensors))
+            slots.append(Slot(layer: layer, tensors: tensors, fence: try backend.makeCopyFence(), holds: -1))
+        }
+        current = 0
+    }
+
     /// Layer `index`, on the device for the ops queued next; the next layer's copies are queued.
     func layer(_ index: Int) throws -> Layer {
         guard index >= 0, index < count else {
             throw TensorError.invalidArgument(op: "block streaming", detail: "layer \(index) of \(count)")
         }
+        if slots.isEmpty { try makeSlots() }
         if let held = slots.indices.first(where: { slots[$0].holds == index }) {
             current = held
         } else {

@@ -149,6 +149,8 @@ public final class Qwen3TextEncoder {
             let y = try layer.postAttentionNorm(h)
             h = try h + layer.down(layer.gate(y).silu() * layer.up(y))
         }
+        // Streamed layers' slots go back until the next prompt (the encoder runs once per prompt).
+        try streamedLayers?.releaseSlots()
         return h
     }
 

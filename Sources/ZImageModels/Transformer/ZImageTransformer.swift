@@ -27,6 +27,9 @@ public final class ZImageTransformer {
     /// The image-token blocks (noise refiner, then main layers) when they stream from host memory
     /// (`init(configuration:streamingFrom:…)`); nil when they are resident in `modules`.
     private let streamedBlocks: StreamedLayers<ZImageTransformerBlock<LoadedParameters>>?
+    /// The caption refiner's blocks when they stream (made on the device for each new prompt's
+    /// caption, then given back); nil when resident in `modules`.
+    private let streamedCaptionRefiner: StreamedLayers<ZImageTransformerBlock<LoadedParameters>>?
     private let rope: ZImageRoPE
     /// The image stream's RoPE tables of the last (grid, caption length, backend): the same at
     /// every step of a generation, and 4096 × 64 cos/sin pairs on the host at 1024².
@@ -53,7 +56,7 @@ public final class ZImageTransformer {
         /// refiner, embedders and modulations stay dense. `imageBlocks: false` leaves the
         /// image-token blocks out (they stream: `imageBlock`).
         init(_ source: Source, _ c: ZImageTransformerConfiguration, linearFormat: LinearWeightFormat,
-             imageBlocks: Bool = true) throws(Source.Failure) {
+             imageBlocks: Bool = true, captionRefiner: Bool = true) throws(Source.Failure) {
             let d = c.dim, key = c.patchKey, frequencies = ZImageTransformer.timestepFrequencies
             timestepMLP1 = try Linear(source, "t_embedder.mlp.0", input: 2 * frequencies, output: 1024, bias: true)
             timestepMLP2 = try Linear(source, "t_embedder.mlp.2", input: 1024, output: c.adaLNDim, bias: true)
@@ -66,9 +69,7 @@ public final class ZImageTransformer {
             for i in 0..<(imageBlocks ? c.nRefinerLayers : 0) {
                 noiseRefiner.append(try Self.imageBlock(source, i, c, linearFormat: linearFormat))
             }
-            for i in 0..<c.nRefinerLayers {
-                contextRefiner.append(try ZImageTransformerBlock(source, "context_refiner.\(i).", c, modulated: false))
-            }
+            for i in 0..<(captionRefiner ? c.nRefinerLayers : 0) { contextRefiner.append(try Self.captionBlock(source, i, c)) }
             for i in 0..<(imageBlocks ? c.nLayers : 0) {
                 layers.append(try Self.imageBlock(source, c.nRefinerLayers + i, c, linearFormat: linearFormat))
             }
@@ -79,6 +80,12 @@ public final class ZImageTransformer {
                                          output: d, bias: true)
             finalLinear = try Linear(source, "all_final_layer.\(key).linear", input: d, output: c.patchFeatures,
                                      bias: true)
+        }
+
+        /// Caption-refiner block `index` (unmodulated, dense).
+        static func captionBlock(_ source: Source, _ index: Int, _ c: ZImageTransformerConfiguration)
+            throws(Source.Failure) -> ZImageTransformerBlock<Source> {
+            try ZImageTransformerBlock(source, "context_refiner.\(index).", c, modulated: false)
         }
 
         /// Image-token block `index`: the noise refiner's blocks first, then the main layers (one
@@ -129,6 +136,7 @@ public final class ZImageTransformer {
         self.linearFormat = linearFormat
         modules = try Modules(LoadedParameters(store), c, linearFormat: linearFormat)
         streamedBlocks = nil
+        streamedCaptionRefiner = nil
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
@@ -151,6 +159,7 @@ public final class ZImageTransformer {
         configuration = c
         modules = try Modules(source, c, linearFormat: .float8)
         streamedBlocks = nil
+        streamedCaptionRefiner = nil
         parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
         hasDenseWeights = false
         linearFormat = .float8
@@ -163,24 +172,39 @@ public final class ZImageTransformer {
     /// Each block is built on the device as a resident one would be (converted to `dtype`,
     /// quantised for `linearFormat`), copied to host memory and let go, so the device never holds
     /// more than three blocks. `parameters` holds the resident weights only (no LoRA merges).
+    ///
+    /// `streamsImageBlocks: false` keeps the image-token blocks resident (read and, for FP8,
+    /// quantised block by block, as `float8From` does); `streamsCaptionRefiner` streams the caption
+    /// refiner's two blocks too, made on the device for a new prompt's caption and given back after.
     public init(configuration c: ZImageTransformerConfiguration, streamingFrom weights: WeightSet, backend: any Backend,
-                dtype: DType?, linearFormat: LinearWeightFormat = .dense) throws {
+                dtype: DType?, linearFormat: LinearWeightFormat = .dense, streamsImageBlocks: Bool = true,
+                streamsCaptionRefiner: Bool = true) throws {
         try Self.checkSupported(c)
         try Self.parameterSpec(c).verify(weights, component: "transformer")
         final class Kept { var tensors: [String: Tensor] = [:] }
         let kept = Kept()
         let fetch = { (key: String) in try weights.tensor(key, on: backend, as: dtype) }
+        let quantised = linearFormat == .dense ? [] : Set(Self.float8Keys(c))
         let resident = LoadedParameters(component: "transformer") { key in
             let tensor = try fetch(key)
-            kept.tensors[key] = tensor
+            if !quantised.contains(key) { kept.tensors[key] = tensor }
             return tensor
         }
         configuration = c
-        modules = try Modules(resident, c, linearFormat: linearFormat, imageBlocks: false)
-        streamedBlocks = try StreamedLayers(count: c.nRefinerLayers + c.nLayers, backend: backend,
-                                            component: "transformer", fetch: fetch) { index, source in
-            try Modules<LoadedParameters>.imageBlock(source, index, c, linearFormat: linearFormat)
-        }
+        modules = try Modules(resident, c, linearFormat: linearFormat, imageBlocks: !streamsImageBlocks,
+                              captionRefiner: !streamsCaptionRefiner)
+        streamedBlocks = try streamsImageBlocks
+            ? StreamedLayers(count: c.nRefinerLayers + c.nLayers, backend: backend, component: "transformer",
+                             fetch: fetch) { index, source in
+                try Modules<LoadedParameters>.imageBlock(source, index, c, linearFormat: linearFormat)
+            }
+            : nil
+        streamedCaptionRefiner = try streamsCaptionRefiner
+            ? StreamedLayers(count: c.nRefinerLayers, backend: backend, component: "transformer", fetch: fetch) { index, source in
+                try Modules<LoadedParameters>.captionBlock(source, index, c)
+            }
+            : nil
+        try streamedCaptionRefiner?.releaseSlots()
         parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
         hasDenseWeights = false
         self.linearFormat = linearFormat
@@ -190,8 +214,11 @@ public final class ZImageTransformer {
     /// Whether the image-token blocks stream from host memory.
     public var streamsBlocks: Bool { streamedBlocks != nil }
 
+    /// Whether any part streams from host memory (image blocks or the caption refiner).
+    public var streamsWeights: Bool { streamedBlocks != nil || streamedCaptionRefiner != nil }
+
     /// Bytes of host memory the streamed blocks hold (0 when resident).
-    public var streamedHostBytes: Int { streamedBlocks?.hostBytes ?? 0 }
+    public var streamedHostBytes: Int { (streamedBlocks?.hostBytes ?? 0) + (streamedCaptionRefiner?.hostBytes ?? 0) }
 
     /// Image-token block `index` (noise refiner first), resident or brought in by the stream.
     private func imageBlock(_ index: Int) throws -> ZImageTransformerBlock<LoadedParameters> {
@@ -257,7 +284,12 @@ public final class ZImageTransformer {
         var tokens = try modules.captionLinear(modules.captionNorm(features.cast(to: activationDType)))
         tokens = try padRows(tokens, to: paddedLength, with: modules.captionPadToken.cast(to: activationDType))
         let (cos, sin) = try rope.tables((0..<paddedLength).map { ($0 + 1, 0, 0) }, backend: features.backend)
-        for block in modules.contextRefiner { tokens = try block(tokens, cos: cos, sin: sin, modulation: nil) }
+        for index in 0..<configuration.nRefinerLayers {
+            let block = try streamedCaptionRefiner?.layer(index) ?? modules.contextRefiner[index]
+            tokens = try block(tokens, cos: cos, sin: sin, modulation: nil)
+        }
+        // A streamed refiner's slots go back until the next prompt's caption.
+        try streamedCaptionRefiner?.releaseSlots()
         return PreparedCaption(tokens: tokens, length: length, cos: cos, sin: sin)
     }
 

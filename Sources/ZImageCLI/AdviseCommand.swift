@@ -145,4 +145,4 @@ public struct AdviseCommand: ParsableCommand {
     }
 }
 
-extension WeightFormat: ExpressibleByArgument {}
+extension WeightFormat: @retroactive ExpressibleByArgument {}

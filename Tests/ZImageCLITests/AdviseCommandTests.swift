@@ -97,7 +97,7 @@ import ZImagePlanner
                 // No backend: said plainly, nothing predicted.
                 #expect(summary.contains("has no zimage backend"), "\(summary)")
                 #expect(thisBuild["chosen"] == nil && (thisBuild["candidates"] as? [Any])?.isEmpty == true)
-                #expect(expected.potential == nil)
+                if expected.potential != nil { Issue.record("\(expected.card) has no backend: nothing to expect") }
                 continue
             }
             #expect(budget == card.memoryBytes - max(512 << 20, card.memoryBytes / 50))

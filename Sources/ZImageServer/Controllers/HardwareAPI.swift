@@ -57,7 +57,7 @@ struct HardwareAPI: Sendable {
         }
         let r = Self.defaultRequest
         object["request"] = ["width": r.width, "height": r.height, "steps": r.steps, "batch": r.batch,
-                             "text": "\(r.width)x\(r.height), \(r.steps) steps, batch \(r.batch)"]
+                             "text": "\(r.width)x\(r.height), \(r.steps) steps, batch \(r.batch)"] as [String: Any]
         object["budget_source"] = hardware.budgetBytes != nil ? "server" : "default"
         let gpus = gpuStatistics?() ?? []
         object["gpus"] = gpus.isEmpty ? NSNull() : gpus.map(\.object) as Any

@@ -42,8 +42,10 @@ public struct HardwareAdvice: Sendable, Codable, Equatable {
         cpuOnly = card.backend == .cpu
         switch card.backend {
         case .cpu:
+            let seconds = Planner(model: model, calibration: calibration).cpuSeconds(request, card)
             summary = "CPU only: no CUDA GPU found, so zimage runs on the CPU backend (fp32 compute, weights "
-                + "memory-mapped from the files; no device memory to plan). " + now.reason
+                + "memory-mapped from the files; no device memory to plan): "
+                + String(format: "about %.0f s per image at %dx%d", seconds, request.width, request.height)
         case .none:
             summary = "\(card.name) has no zimage backend: \(card.note ?? "CUDA only"); nothing is predicted"
         case .cuda:

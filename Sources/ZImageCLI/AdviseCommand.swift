@@ -145,4 +145,4 @@ public struct AdviseCommand: ParsableCommand {
     }
 }
 
-extension WeightFormat: @retroactive ExpressibleByArgument {}
+extension WeightFormat: ExpressibleByArgument {}

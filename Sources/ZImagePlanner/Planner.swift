@@ -185,20 +185,22 @@ public struct Planner: Sendable {
         return plans.first
     }
 
-    /// "; bf16, resident, full VAE decode would take 0.79 s with 27.6 GiB" when a faster plan was
-    /// left out for the budget, or "; bf16 kept for quality (--precision fp8 is faster)".
+    /// "; bf16, resident, full VAE decode would take 0.79 s with 27.6 GiB" when a faster plan of the
+    /// same weights was left out for the budget, and "; bf16 kept for quality (--precision fp8 is
+    /// faster)" when another format would be faster within it.
     private func why(_ plan: Plan, among all: [Plan], limit: Int) -> String {
         let chosen = plan.secondsPerImageNewPrompt
+        var text = ""
         if let faster = all.filter({ $0.runnable && $0.weights == plan.weights && $0.peakBytes > limit
             && $0.secondsPerImageNewPrompt < chosen * 0.98 }).min(by: { $0.peakBytes < $1.peakBytes }) {
-            return "; \(faster.label) would take " + String(format: "%.2f s", faster.secondsPerImageNewPrompt)
+            text += "; \(faster.label) would take " + String(format: "%.2f s", faster.secondsPerImageNewPrompt)
                 + " with \(ByteText.gib(faster.peakBytes))"
         }
         if let faster = all.filter({ $0.runnable && $0.weights != plan.weights && $0.peakBytes <= limit
             && $0.secondsPerImageNewPrompt < chosen }).min(by: { $0.secondsPerImageNewPrompt < $1.secondsPerImageNewPrompt }) {
-            return "; \(plan.weights.rawValue) kept for quality (--precision \(faster.weights.rawValue) is faster)"
+            text += "; \(plan.weights.rawValue) kept for quality (--precision \(faster.weights.rawValue) is faster)"
         }
-        return ""
+        return text
     }
 
     /// The largest square size (multiple of 64, below the request) some runnable plan fits, as "768x768".

@@ -60,9 +60,13 @@ import ZImageTensor
             let chosenSettings = try #require(chosen["settings"] as? [String: Any])
             #expect(chosenSettings["text_encoder"] as? String == "resident" && chosenSettings["transformer"] as? String == "resident")
             #expect(chosenSettings["tiled_decode"] as? Bool == true && chosenSettings["quantised_text_encoder"] as? Bool == false)
-            // What a bigger budget buys: bf16 resident, faster, over 20 GiB.
+            // What a bigger budget buys: FP8 resident with a full decode (22.34 GiB), faster than the tiles.
             let bigger = try #require(hardware["bigger_budget"] as? [[String: Any]])
-            #expect(bigger.contains { $0["weights"] as? String == "bf16" && ($0["peak_bytes"] as? Int ?? 0) > 20 << 30 })
+            let chosenSeconds = try #require(chosen["seconds_per_image_new_prompt"] as? Double)
+            #expect(!bigger.isEmpty)
+            #expect(bigger.allSatisfy { ($0["peak_bytes"] as? Int ?? 0) > 20 << 30
+                && ($0["seconds_per_image_new_prompt"] as? Double ?? .infinity) < chosenSeconds })
+            #expect(bigger.contains { $0["weights"] as? String == "fp8" && $0["tiled_decode"] as? Bool == false })
             let potential = try #require((hardware["with_all_modes"] as? [String: Any])?["chosen"] as? [String: Any])
             #expect(potential["weights"] as? String == "bf16", "with every mode bf16 fits 20 GiB by streaming")
             let gpus = try #require(hardware["gpus"] as? [[String: Any]])

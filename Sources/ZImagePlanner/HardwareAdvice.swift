@@ -14,8 +14,8 @@ public struct HardwareAdvice: Sendable, Codable, Equatable {
     public var thisBuild: PlanDecision
     /// The decision with every mode the planner costs (`EngineCapabilities.all`): the card's potential.
     public var withAllModes: PlanDecision
-    /// Runnable plans faster (with a new prompt each time) than the chosen one that need more than
-    /// the budget, the smallest step up first (at most three).
+    /// Runnable plans that need more than the budget, the smallest step up first, each faster (with
+    /// a new prompt each time, by 2 % or more) than the chosen one and every smaller step (at most three).
     public var biggerBudget: [Plan]
     /// Whether the machine has no GPU zimage can use, only the CPU backend.
     public var cpuOnly: Bool
@@ -28,11 +28,15 @@ public struct HardwareAdvice: Sendable, Codable, Equatable {
         let now = Planner(model: model, calibration: calibration, capabilities: .current).decide(request, on: card, budget: budget)
         let later = Planner(model: model, calibration: calibration, capabilities: .all).decide(request, on: card, budget: budget)
         let chosen = now.chosen?.secondsPerImageNewPrompt ?? .infinity
-        var seen = Set<String>()
-        let bigger = now.candidates
-            .filter { $0.runnable && $0.peakBytes > budget && $0.secondsPerImageNewPrompt < chosen * 0.98 }
-            .filter { seen.insert($0.label).inserted }
-            .sorted { $0.peakBytes < $1.peakBytes }
+        // The steps up, smallest first, each faster than every smaller one (no plan that a cheaper one beats).
+        var bigger: [Plan] = []
+        var best = chosen * 0.98
+        for plan in now.candidates.filter({ $0.runnable && $0.peakBytes > budget })
+            .sorted(by: { ($0.peakBytes, $0.secondsPerImageNewPrompt) < ($1.peakBytes, $1.secondsPerImageNewPrompt) })
+        where plan.secondsPerImageNewPrompt < best {
+            bigger.append(plan)
+            best = plan.secondsPerImageNewPrompt * 0.98
+        }
         self.card = card
         self.note = note
         budgetBytes = now.budgetBytes ?? budget

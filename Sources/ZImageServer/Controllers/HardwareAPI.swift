@@ -24,7 +24,7 @@ public struct HardwareDescription: Sendable, Equatable {
 
     /// This machine's CPU (a server without a GPU, and the default when `zimage serve` said nothing).
     public static func hostCPU() -> HardwareDescription {
-        HardwareDescription(card: CardCatalog.hostCPU(), note: "no CUDA GPU: the CPU backend")
+        HardwareDescription(card: CardCatalog.hostCPU())
     }
 }
 

@@ -13,8 +13,10 @@ public struct AdviseCommand: ParsableCommand {
         discussion: """
             Predictions come from a cost model: FLOPs and bytes per stage from the model's configuration and the \
             request, the card's datasheet numbers, and efficiencies fitted to our own H200 runs \
-            (docs/notes/vram-planner.md). Plans this build cannot run yet (sequential components, block \
-            streaming) are shown apart, as what the card could do.
+            (docs/notes/vram-planner.md). Plans this build cannot run yet (text-encoder streaming, block \
+            streaming, int8 weights) are shown apart, as what the card could do. --json adds every plan costed \
+            and each plan's settings (text encoder resident/sequential/streamed, transformer resident/streamed, \
+            weights, tiled decode).
             """
     )
 
@@ -25,6 +27,8 @@ public struct AdviseCommand: ParsableCommand {
     @Option(help: "Images per request.") var batch = 1
     @Option(help: "Denoising steps.") var steps = 8
     @Flag(help: "Classifier-free guidance (two forwards a step).") var cfg = false
+    @Option(help: "Plan only this weight format (bf16, fp8, int8; as `generate --precision` fixes one); default: the planner picks.")
+    var precision: WeightFormat?
     @Option(help: ArgumentHelp("Device memory to plan for (default: the card's free memory less a margin).", valueName: "bytes"))
     var vramBudget: VRAMBudget?
     @Flag(help: "A table over every built-in card.") var all = false
@@ -43,7 +47,9 @@ public struct AdviseCommand: ParsableCommand {
         if all, card != nil { throw ValidationError("--all and --card exclude each other") }
     }
 
-    var request: PlanRequest { PlanRequest(width: width, height: height, batch: batch, steps: steps, guidance: cfg) }
+    var request: PlanRequest {
+        PlanRequest(width: width, height: height, batch: batch, steps: steps, guidance: cfg, weights: precision)
+    }
 
     /// Runs the command.
     public func run() throws {
@@ -53,7 +59,7 @@ public struct AdviseCommand: ParsableCommand {
             return
         }
         let (card, free, note) = try target()
-        let row = advice(for: card, budget: budget(for: card, free: free))
+        let row = advice(for: card, budget: budget(for: card, free: free), note: note)
         if json { print(try Self.json(row)) } else {
             if let note { print("note: \(note)") }
             print(Self.text(row))
@@ -80,28 +86,15 @@ public struct AdviseCommand: ParsableCommand {
 
     func budget(for card: Card, free: Int?) -> Int {
         if case .bytes(let bytes)? = vramBudget { return bytes }
-        return Planner.defaultBudget(freeBytes: free ?? card.memoryBytes, totalBytes: card.memoryBytes)
+        return HardwareAdvice.defaultBudget(for: card, freeBytes: free)
     }
 
-    /// What this build runs, what every planned mode would, and the faster plans a bigger budget buys.
-    struct Advice: Codable {
-        var card: Card
-        var budgetBytes: Int
-        var thisBuild: PlanDecision
-        var withAllModes: PlanDecision
-        /// Runnable plans faster than the chosen one that need more than the budget.
-        var biggerBudget: [Plan]
-    }
+    /// What this build runs, what every planned mode would, and the faster plans a bigger budget
+    /// buys (shared with the server's `/api/v1/hardware`).
+    typealias Advice = HardwareAdvice
 
-    func advice(for card: Card, budget: Int) -> Advice {
-        let now = Planner().decide(request, on: card, budget: budget)
-        let later = Planner(capabilities: .all).decide(request, on: card, budget: budget)
-        let chosen = now.chosen?.secondsPerImage ?? .infinity
-        var seen = Set<String>()
-        let bigger = now.candidates.filter { $0.runnable && $0.peakBytes > budget && $0.secondsPerImage < chosen * 0.98 }
-            .filter { seen.insert($0.label).inserted }
-            .sorted { $0.peakBytes < $1.peakBytes }  // the smallest step up first
-        return Advice(card: card, budgetBytes: now.budgetBytes ?? budget, thisBuild: now, withAllModes: later, biggerBudget: Array(bigger.prefix(3)))
+    func advice(for card: Card, budget: Int, note: String? = nil) -> Advice {
+        HardwareAdvice(card: card, request: request, budget: budget, note: note)
     }
 
     static func text(_ a: Advice) -> String {
@@ -111,21 +104,20 @@ public struct AdviseCommand: ParsableCommand {
             + ", backend: \(a.card.backend == .none ? "none yet" : a.card.backend.rawValue)",
             "request: \(r.width)x\(r.height), \(r.steps) steps, batch \(r.batch)\(r.guidance ? ", CFG" : ""); "
             + "budget \(ByteText.gib(a.budgetBytes))"]
+        if a.cpuOnly { lines.append(a.summary) }
         lines.append("this build: " + describe(a.thisBuild))
         if a.card.backend == .cuda, a.withAllModes.chosen != a.thisBuild.chosen {
-            lines.append("with the low-VRAM modes to come: " + describe(a.withAllModes))
+            lines.append("with text-encoder streaming, block streaming and int8 (to come): " + describe(a.withAllModes))
         }
         for plan in a.biggerBudget {
-            lines.append("  a budget of \(ByteText.gib(plan.peakBytes)) buys \(plan.label): "
-                + String(format: "%.2f s per image", plan.secondsPerImage))
+            lines.append("  a budget of \(ByteText.gib(plan.peakBytes)) buys \(plan.label): \(plan.timeText)")
         }
         return lines.joined(separator: "\n")
     }
 
     static func describe(_ d: PlanDecision) -> String {
         guard let plan = d.chosen else { return d.reason }
-        return "\(plan.label): peak \(ByteText.gib(plan.peakBytes)), " + String(format: "%.2f s per image", plan.secondsPerImage)
-            + (plan.mode == .sequential ? String(format: " (%.2f s with a new prompt each time)", plan.secondsPerImageNewPrompt) : "")
+        return "\(plan.label): peak \(ByteText.gib(plan.peakBytes)), \(plan.timeText)"
     }
 
     static func table(_ rows: [Advice]) -> String {
@@ -133,7 +125,7 @@ public struct AdviseCommand: ParsableCommand {
             guard let plan = d.chosen else { return d.card.backend == .cuda ? "does not fit" : "-" }
             return "\(plan.label) · \(ByteText.gib(plan.peakBytes)) · " + String(format: "%.2f s", plan.secondsPerImage)
         }
-        var lines = ["card | memory | backend | this build | with the low-VRAM modes to come"]
+        var lines = ["card | memory | backend | this build | with streaming and int8 (to come)"]
         for row in rows {
             let backend: String
             switch row.card.backend {
@@ -149,9 +141,8 @@ public struct AdviseCommand: ParsableCommand {
     }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try HardwareAdvice.json(value), as: UTF8.self)
     }
 }
+
+extension WeightFormat: ExpressibleByArgument {}

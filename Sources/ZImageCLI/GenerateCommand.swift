@@ -148,8 +148,14 @@ public struct GenerateCommand: ParsableCommand {
             ZImagePipeline.firstStep(steps: parameters.steps, strength: parameters.strength ?? $0.defaultStrength)
         } ?? 0)
         let bar = ProgressBar(enabled: interactive, total: stepsRun * parameters.batchSize)
+        // When each image after the first began: its first step is queued right after the previous
+        // image's decode came back to the host (a synchronising copy), so these bound the images.
+        var imageStarts: [Date] = []
         let images = try pipeline.generate(parameters, initImage: edit) { event in
-            if event.stage == .denoising { bar.advance(image: event.image, batch: parameters.batchSize) }
+            if event.stage == .denoising {
+                bar.advance(image: event.image, batch: parameters.batchSize)
+                if event.step == 1, event.image > 0, imageStarts.count < event.image { imageStarts.append(Date()) }
+            }
             return true
         }
         bar.finish()
@@ -181,6 +187,12 @@ public struct GenerateCommand: ParsableCommand {
             + "peak memory \(ByteCount.format(ProcessMemory.peakResidentBytes)) (now "
             + "\(ByteCount.format(ProcessMemory.allocatedBytes)) allocated, "
             + "\(ByteCount.format(ProcessMemory.mappedBytes)) of memory-mapped files)")
+        // Seconds of each image: the first includes the prompt's encoding, the others reuse it.
+        if images.count > 1, imageStarts.count == images.count - 1 {
+            let bounds = [loaded] + imageStarts + [generated]
+            note("per image: " + zip(bounds, bounds.dropFirst()).map { String(format: "%.3f s", $1.timeIntervalSince($0)) }
+                .joined(separator: ", ") + " (the first encodes the prompt)")
+        }
         // The device's own memory: the pool's high-water mark over loading and generating, and the
         // driver's view of the whole device (what nvidia-smi shows); the CPU has none.
         if let report = pipeline.backend.deviceMemoryReport() {

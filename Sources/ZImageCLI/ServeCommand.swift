@@ -122,9 +122,19 @@ public struct ServeCommand: AsyncParsableCommand {
         let loraDirectory = options.dataDirectory + "/loras"
         let budget = vramBudget
         let plans = NIOLockedValueBox<PlanSummary?>(nil)
+        let hardware = NIOLockedValueBox<HardwareDescription?>(nil)
         let makeEngine: @Sendable (DeviceChoice) throws -> PipelineEngine = { device in
             let backend = try device.backend(threads: threads)
             var precision = modelOptions.precision.resolved(on: backend)
+            // The first device, for /api/v1/hardware: free memory read before any weight loads.
+            if let gpu = backend as? CUDABackend, hardware.withLockedValue({ $0 == nil }) {
+                let (card, note) = DetectedCard.card(gpu.info)
+                var budgetBytes: Int?
+                if case .bytes(let bytes)? = budget { budgetBytes = bytes }
+                let description = HardwareDescription(card: card, note: note, budgetBytes: budgetBytes,
+                                                      freeBytesAtStart: try? gpu.deviceMemory().free)
+                hardware.withLockedValue { if $0 == nil { $0 = description } }
+            }
             // Planned at the default size (1024², batch 1) before loading; each job again at its own.
             var request = PlanRequest(weights: GenerateCommand.weights(modelOptions.precision, precision))
             let decision = precision == .float32 || modelOptions.usesDemoModel ? nil
@@ -176,6 +186,7 @@ public struct ServeCommand: AsyncParsableCommand {
             workers.append(WorkerSpec(device: device.description, engine: engine, rebuild: { try makeEngine(device) }))
         }
         options.plan = plans.withLockedValue { $0 }
+        options.hardware = hardware.withLockedValue { $0 }
         if let nvml = NVML.shared { options.gpuStatistics = { nvml.statistics() } }
         let engine = workers[0].engine
         if host != "127.0.0.1" && host != "localhost" && host != "::1" && apiKey == nil {

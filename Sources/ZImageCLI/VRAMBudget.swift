@@ -70,10 +70,7 @@ enum DetectedCard {
     }
 
     /// This machine's CPU as a card (cores, physical memory).
-    static func cpu() -> Card {
-        CardCatalog.cpu(cores: ProcessInfo.processInfo.activeProcessorCount,
-                        memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30))
-    }
+    static func cpu() -> Card { CardCatalog.hostCPU() }
 }
 
 /// Plans a run on `backend` before the weights load: the budget (`--vram-budget`, default free

@@ -35,7 +35,7 @@ public struct ModelShape: Sendable, Equatable, Codable {
 
     /// Weight parameters of one modulated block's linear layers (q, k, v, out; w1, w2, w3).
     public var blockLinearParameters: Int { 4 * dim * dim + 3 * dim * ffnHidden }
-    /// Linear weights that FP8 stores in 8 bits: the image-token blocks (noise refiner, main layers).
+    /// Linear weights that fp8 and int8 store in 8 bits: the image-token blocks (noise refiner, main layers).
     public var fp8Parameters: Int { (layers + refinerLayers) * blockLinearParameters }
 
     /// Image tokens of a `width`×`height` image (one per 16×16 pixels), padded to 32.
@@ -99,26 +99,57 @@ public struct ModelShape: Sendable, Equatable, Codable {
         return flops + conv(channels, 3, pixels)
     }
 
-    /// Bytes of the resident weights of each component for a weight format (`fp8`: the image-token
-    /// blocks' linear weights in one byte plus a float32 scale per output channel).
-    public func weightBytes(_ format: WeightFormat, keepsDenseCopy: Bool)
-        -> (transformer: Int, textEncoder: Int, vae: Int) {
+    /// The blocks block streaming moves through two device slots: the main layers and the noise
+    /// refiner (same shapes); the context refiner, embedders and final layer stay resident.
+    public var streamedBlocks: Int { layers + refinerLayers }
+
+    /// Output rows of the image-token blocks' projections (one float32 scale each when quantised).
+    var quantisedTransformerRows: Int { (layers + refinerLayers) * (5 * dim + 2 * ffnHidden) }
+
+    /// Parameters of one text-encoder layer (its projections and norms).
+    public var textLayerParameters: Int { (textParameters - textEmbeddingParameters) / max(textLayersRun, 1) }
+    /// Weight parameters of one text-encoder layer's projections (q, k, v, o; gate, up, down).
+    public var textLayerProjectionParameters: Int {
+        let q = textHeads * textHeadDim, kv = textKVHeads * textHeadDim
+        return 2 * textHidden * q + 2 * textHidden * kv + 3 * textHidden * textIntermediate
+    }
+    /// Output rows of those projections.
+    var textLayerProjectionRows: Int {
+        textHeads * textHeadDim + 2 * textKVHeads * textHeadDim + textHidden + 2 * textIntermediate + textHidden
+    }
+
+    /// Bytes of one text-encoder layer on the device: bf16, or with `quantised` (fp8/int8 applied to
+    /// the text encoder) its projections in one byte plus a float32 scale per output row.
+    public func textLayerBytes(_ format: WeightFormat, quantised: Bool) -> Int {
+        guard quantised, format.isQuantised else { return 2 * textLayerParameters }
+        let projections = textLayerProjectionParameters
+        return 2 * (textLayerParameters - projections) + projections + 4 * textLayerProjectionRows
+    }
+
+    /// Bytes of the resident weights of each component for a weight format. `fp8` and `int8` hold
+    /// the image-token blocks' linear weights (noise refiner, main layers) in one byte plus a float32
+    /// scale per output channel (`keepsDenseCopy`: the dense bf16 weights kept beside them);
+    /// `quantisedTextEncoder` quantises the text encoder's projections likewise; the text encoder's
+    /// token embedding (151 936 × 2560 bf16) counts only with `embeddingOnDevice`.
+    public func weightBytes(_ format: WeightFormat, keepsDenseCopy: Bool, quantisedTextEncoder: Bool = false,
+                            embeddingOnDevice: Bool = true) -> (transformer: Int, textEncoder: Int, vae: Int) {
         let dense = 2 * transformerParameters
         let transformer: Int
-        switch format {
-        case .bf16: transformer = dense
-        case .fp8:
-            let rows = (layers + refinerLayers) * (3 * dim + dim + 2 * ffnHidden + dim)
-            let fp8 = fp8Parameters + 4 * rows
-            transformer = keepsDenseCopy ? dense + fp8 : dense - 2 * fp8Parameters + fp8
+        if format.isQuantised {
+            let quantised = fp8Parameters + 4 * quantisedTransformerRows
+            transformer = keepsDenseCopy ? dense + quantised : dense - 2 * fp8Parameters + quantised
+        } else {
+            transformer = dense
         }
-        return (transformer, 2 * textParameters, 2 * vaeParameters)
+        let layers = textLayersRun * textLayerBytes(format, quantised: quantisedTextEncoder)
+        let embedding = embeddingOnDevice ? 2 * textEmbeddingParameters : 0
+        return (transformer, layers + embedding, 2 * vaeParameters)
     }
 
     /// Bytes of one modulated block's weights in a format (what block streaming moves per block).
     public func blockBytes(_ format: WeightFormat) -> Int {
         let modulation = 2 * 256 * 4 * dim  // adaLN: min(dim, 256) → 4·dim, bf16
-        return modulation + (format == .fp8 ? blockLinearParameters + 4 * (5 * dim + 2 * ffnHidden) : 2 * blockLinearParameters)
+        return modulation + (format.isQuantised ? blockLinearParameters + 4 * (5 * dim + 2 * ffnHidden) : 2 * blockLinearParameters)
     }
 
     /// Bytes of the DiT's live activations during a forward (bf16 hidden states, q/k/v, the FFN's
@@ -130,5 +161,13 @@ public struct ModelShape: Sendable, Equatable, Codable {
 
 /// How the big linear layers' weights are stored on the device.
 public enum WeightFormat: String, Sendable, Codable, CaseIterable {
-    case bf16, fp8
+    /// Two bytes a weight (the published files).
+    case bf16
+    /// e4m3 weights with a float32 scale per output row; activations quantised per token; FP8 GEMMs.
+    case fp8
+    /// Weight-only int8 with a float32 scale per output row, widened to bf16 before each bf16 GEMM.
+    case int8
+
+    /// Whether the big projections are held in one byte a weight.
+    public var isQuantised: Bool { self != .bf16 }
 }

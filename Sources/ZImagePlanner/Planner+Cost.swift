@@ -1,71 +1,128 @@
 /// The cost of one plan: memory per stage and time per image.
+///
+/// Memory: peak = fixed overhead + what stays on the device through the run + the largest stage's
+/// own bytes (text encoding, denoising, decoding). A streamed component holds two slots (its
+/// largest layer twice) instead of its layers; the text encoder's slots are counted through every
+/// stage (the pool keeps them cached once freed). Time: a streamed stage takes the larger of its
+/// compute and its copies over the host link (double-buffered: the copy of layer i + 1 overlaps
+/// the compute of layer i).
 extension Planner {
-    /// The predicted peak and seconds of one plan (see docs/notes/vram-planner.md for the model).
-    func cost(_ format: WeightFormat, _ mode: MemoryMode, tiled: Bool, _ request: PlanRequest, _ card: Card) -> Plan {
+    /// Device bytes of one plan, by what stays and what each stage adds (without the fixed overhead).
+    struct StageMemory: Equatable {
+        /// On the device from the first stage to the last.
+        var resident: Int
+        var textEncoding: Int, denoising: Int, decoding: Int
+        var peak: Int { resident + max(textEncoding, denoising, decoding) }
+    }
+
+    /// Where `settings` puts the weights and activations of `request`.
+    func stageMemory(_ settings: PlanSettings, _ request: PlanRequest) -> StageMemory {
+        let e = efficiencies
+        let format = settings.weights
+        let keepsDense = format.isQuantised && !capabilities.fp8WithoutDenseCopy
+        let weights = model.weightBytes(format, keepsDenseCopy: keepsDense, quantisedTextEncoder: settings.quantisedTextEncoder,
+                                        embeddingOnDevice: !settings.textEmbeddingOnHost)
+        let joint = model.imageTokens(width: request.width, height: request.height) + model.captionTokens(request.promptTokens)
+        let ditActivations = model.transformerActivationBytes(tokens: joint)
+        let decodedPixels = settings.tiledDecode ? TileGrid.largestTilePixels(width: request.width, height: request.height)
+            : request.width * request.height
+        let vaeActivations = Int(e.vaeBytesPerPixel * Double(decodedPixels))
+        let textActivations = model.textHidden * max(request.promptTokens, 1) * 2 * 16
+        let transformer: Int
+        switch settings.transformer {
+        case .resident: transformer = weights.transformer
+        case .streamed:
+            let block = model.blockBytes(format)
+            transformer = weights.transformer - model.streamedBlocks * block + 2 * block
+        }
+        let textSlots = 2 * model.textLayerBytes(format, quantised: settings.quantisedTextEncoder)
+        switch settings.textEncoder {
+        case .resident:
+            return StageMemory(resident: weights.textEncoder + transformer + weights.vae, textEncoding: textActivations,
+                               denoising: ditActivations, decoding: vaeActivations)
+        case .sequential:
+            // The encoder runs next to the transformer, then leaves before the decode's buffers.
+            return StageMemory(resident: transformer + weights.vae, textEncoding: weights.textEncoder + textActivations,
+                               denoising: ditActivations, decoding: vaeActivations)
+        case .streamed:
+            return StageMemory(resident: textSlots + transformer + weights.vae, textEncoding: textActivations,
+                               denoising: ditActivations, decoding: vaeActivations)
+        }
+    }
+
+    /// What this build's engine lacks to run `format` in `mode` on `card` (empty: runnable).
+    func missingCapabilities(_ format: WeightFormat, _ mode: MemoryMode, _ card: Card) -> [String] {
         var missing: [String] = []
         if format == .fp8, !card.fp8TensorCores, !capabilities.fp8StorageWithoutFP8Cores {
             missing.append("FP8 tensor cores (Ada, Hopper or Blackwell)")
         }
+        if format == .int8, !capabilities.int8Weights { missing.append("int8 weights") }
         if mode == .sequential, !capabilities.sequentialComponents { missing.append("sequential components") }
-        if mode == .swapped, !capabilities.componentSwapping { missing.append("component swapping") }
+        if mode.streamsTextEncoder, !capabilities.textEncoderStreaming { missing.append("text-encoder streaming") }
         if mode == .blockStreaming, !capabilities.blockStreaming { missing.append("block streaming") }
+        return missing
+    }
+
+    /// Seconds of one DiT forward with `settings` on `card`: compute (bf16 rate; FP8 GEMMs at the
+    /// FP8 rate; int8 at the bf16 rate plus a widening pass reading 1 B and writing 2 B per weight),
+    /// or, with streamed blocks, the copies of those blocks when they are slower.
+    func forwardSeconds(_ settings: PlanSettings, _ request: PlanRequest, _ card: Card) -> Double {
         let e = efficiencies
-        let keepsDense = format == .fp8 && !capabilities.fp8WithoutDenseCopy
-        let weights = model.weightBytes(format, keepsDenseCopy: keepsDense)
-        let joint = model.imageTokens(width: request.width, height: request.height) + model.captionTokens(request.promptTokens)
-        let ditActivations = model.transformerActivationBytes(tokens: joint)
-        let decodedPixels = tiled ? TileGrid.largestTilePixels(width: request.width, height: request.height)
-            : request.width * request.height
-        let vaeActivations = Int(e.vaeBytesPerPixel * Double(decodedPixels))
-        let textActivations = model.textHidden * max(request.promptTokens, 1) * 2 * 16
-        // What stays on the device through the denoising loop and the decode.
-        let transformerResident: Int
-        switch mode {
-        case .resident, .sequential, .swapped: transformerResident = weights.transformer
-        case .blockStreaming:
-            let blocks = model.layers + 2 * model.refinerLayers
-            transformerResident = weights.transformer - blocks * model.blockBytes(format) + 2 * model.blockBytes(format)
-        }
-        let peakDenoise = transformerResident + weights.vae + max(ditActivations, vaeActivations)
-        let peak: Int
-        switch mode {
-        case .resident: peak = weights.textEncoder + peakDenoise
-        case .sequential:
-            // The encoder runs next to the transformer, then leaves before the decode's buffers.
-            peak = max(weights.textEncoder + textActivations + transformerResident + weights.vae, peakDenoise)
-        case .swapped:
-            peak = max(weights.textEncoder + textActivations, peakDenoise)
-        case .blockStreaming:
-            // The text encoder's layers stream too: its embedding and two layers on the device.
-            let layer = (model.textParameters - model.textEmbeddingParameters) / model.textLayersRun
-            let text = 2 * (model.textEmbeddingParameters + 2 * layer) + textActivations
-            peak = max(text + transformerResident + weights.vae, peakDenoise)
-        }
-        // Time.
         let f = model.transformerFLOPs(width: request.width, height: request.height, captionTokens: request.promptTokens)
         let bf16Rate = e.bf16 * card.bf16FLOPS
-        let linearRate = format == .fp8 && card.fp8TensorCores ? e.fp8 * (card.fp8FLOPS ?? card.bf16FLOPS) : bf16Rate
-        var forward = (f.attention + f.other) / bf16Rate + f.imageLinear / linearRate
-        if mode == .blockStreaming {
-            let streamed = Double((model.layers + 2 * model.refinerLayers) * model.blockBytes(format))
-            forward = max(forward, streamed / card.hostBandwidth)  // copies overlap compute; the slower wins
+        let fp8Cores = settings.weights == .fp8 && card.fp8TensorCores
+        let linearRate = fp8Cores ? e.fp8 * (card.fp8FLOPS ?? card.bf16FLOPS) : bf16Rate
+        var compute = (f.attention + f.other) / bf16Rate + f.imageLinear / linearRate
+        if settings.weights.isQuantised, !fp8Cores { compute += widenSeconds(model.fp8Parameters, card) }
+        guard settings.transformer == .streamed else { return compute }
+        let streamed = Double(model.streamedBlocks * model.blockBytes(settings.weights))
+        return max(compute, streamed / card.hostBandwidth)
+    }
+
+    /// Seconds to widen `parameters` one-byte weights to bf16 (read 1 B, write 2 B each) at the
+    /// calibrated share of memory bandwidth.
+    func widenSeconds(_ parameters: Int, _ card: Card) -> Double {
+        Double(3 * parameters) / (efficiencies.textEncoderBandwidth * card.memoryBandwidth)
+    }
+
+    /// Seconds of the text encoder for one new prompt: its weights read once (bandwidth-bound at
+    /// prompt lengths) or its FLOPs, plus int8's widening; sequential reloads it from the mapped
+    /// file first; streamed, it takes the larger of that and its layers' copies.
+    func textEncoderSeconds(_ settings: PlanSettings, _ request: PlanRequest, _ card: Card) -> Double {
+        let e = efficiencies
+        let layers = model.textLayersRun * model.textLayerBytes(settings.weights, quantised: settings.quantisedTextEncoder)
+        var compute = max(Double(layers) / (e.textEncoderBandwidth * card.memoryBandwidth),
+                          model.textEncoderFLOPs(tokens: request.promptTokens) / (e.bf16 * card.bf16FLOPS))
+        let fp8Cores = settings.weights == .fp8 && card.fp8TensorCores
+        if settings.quantisedTextEncoder, !fp8Cores {
+            compute += widenSeconds(model.textLayersRun * model.textLayerProjectionParameters, card)
         }
+        switch settings.textEncoder {
+        case .resident: return compute
+        case .sequential:
+            let embedding = settings.textEmbeddingOnHost ? 0 : 2 * model.textEmbeddingParameters
+            return compute + Double(layers + embedding) / card.hostBandwidth
+        case .streamed: return max(compute, Double(layers) / card.hostBandwidth)
+        }
+    }
+
+    /// The predicted peak and seconds of one plan (see docs/notes/vram-planner.md for the model).
+    func cost(_ format: WeightFormat, _ mode: MemoryMode, tiled: Bool, _ request: PlanRequest, _ card: Card) -> Plan {
+        let e = efficiencies
+        let missing = missingCapabilities(format, mode, card)
+        let settings = PlanSettings(mode: mode, weights: format, tiledDecode: tiled, capabilities: capabilities)
+        let memory = stageMemory(settings, request)
         let forwards = Double(request.steps * (request.guidance ? 2 : 1))
         let vaeFLOPs = model.vaeDecodeFLOPs(width: request.width, height: request.height)
             * (tiled ? TileGrid.overlapFactor(width: request.width, height: request.height) : 1)
         let vae = vaeFLOPs / (e.vae * card.bf16FLOPS)
-        let text = max(Double(weights.textEncoder) / (e.textEncoderBandwidth * card.memoryBandwidth),
-                       model.textEncoderFLOPs(tokens: request.promptTokens) / bf16Rate)
         let batch = Double(max(request.batch, 1))
-        let perImage = forwards * forward + vae + e.perImageOverheadSeconds + text / batch
-        // A new prompt in sequential mode: the text encoder comes back, the transformer is re-uploaded.
-        var reupload = 0.0
-        if mode == .sequential { reupload = Double(weights.textEncoder) / card.hostBandwidth }
-        if mode == .swapped { reupload = Double(weights.textEncoder + weights.transformer) / card.hostBandwidth }
-        if mode == .blockStreaming { reupload = Double(weights.textEncoder) / card.hostBandwidth }  // streamed once per prompt
-        return Plan(weights: format, mode: mode, tiledDecode: tiled, peakBytes: peak + e.fixedOverheadBytes,
-                    secondsPerImage: perImage - (mode == .resident ? 0 : text / batch),
-                    secondsPerImageNewPrompt: perImage + reupload / batch,
+        // A repeated prompt skips the text encoder (the prompt cache); a new one is shared by the batch.
+        let perImage = forwards * forwardSeconds(settings, request, card) + vae + e.perImageOverheadSeconds
+        let text = textEncoderSeconds(settings, request, card)
+        return Plan(weights: format, mode: mode, tiledDecode: tiled, settings: settings,
+                    peakBytes: memory.peak + e.fixedOverheadBytes,
+                    secondsPerImage: perImage, secondsPerImageNewPrompt: perImage + text / batch,
                     runnable: missing.isEmpty, missing: missing)
     }
 }

@@ -1,53 +1,5 @@
 import Foundation
 
-/// How the components use device memory.
-public enum MemoryMode: String, Sendable, Codable, CaseIterable {
-    /// Text encoder, transformer and VAE all resident (fastest).
-    case resident
-    /// Sequential components: the text encoder runs, then is freed (its memory back to the driver)
-    /// before the transformer denoises and the VAE decodes; embeddings are cached per prompt, so a
-    /// repeated prompt costs nothing more, a new one a reload of the encoder.
-    case sequential
-    /// Never two big components at once: the transformer also leaves the device (parked in pinned
-    /// host memory) while the text encoder runs.
-    case swapped
-    /// Transformer blocks streamed from pinned host memory, double-buffered on a copy stream.
-    case blockStreaming = "block-streaming"
-}
-
-/// What the engine of this build can follow; the planner never promises a plan it cannot run.
-public struct EngineCapabilities: Sendable, Equatable, Codable {
-    public var sequentialComponents: Bool
-    /// Whether the transformer can leave the device while the text encoder runs (`swapped`).
-    public var componentSwapping = false
-    public var blockStreaming: Bool
-    /// Whether FP8 layers drop their dense bf16 weights (else both stay resident).
-    public var fp8WithoutDenseCopy: Bool
-    /// Whether FP8 weights can be stored on cards without FP8 tensor cores (widened before each GEMM).
-    public var fp8StorageWithoutFP8Cores: Bool
-
-    public init(sequentialComponents: Bool, componentSwapping: Bool = false, blockStreaming: Bool,
-                fp8WithoutDenseCopy: Bool, fp8StorageWithoutFP8Cores: Bool) {
-        self.sequentialComponents = sequentialComponents
-        self.componentSwapping = componentSwapping
-        self.blockStreaming = blockStreaming
-        self.fp8WithoutDenseCopy = fp8WithoutDenseCopy
-        self.fp8StorageWithoutFP8Cores = fp8StorageWithoutFP8Cores
-    }
-
-    /// This build: resident and sequential plans and tiled decode; FP8 holds its projections once (a
-    /// LoRA re-reads the dense weights to merge). Swapping and block streaming are planned (for
-    /// `zimage advise`) but refused.
-    public static let current = EngineCapabilities(sequentialComponents: true, blockStreaming: false,
-                                                   fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)
-    /// The engine the H200 calibration runs were made with (FP8 kept the dense copies then).
-    public static let calibrationRuns = EngineCapabilities(sequentialComponents: false, blockStreaming: false,
-                                                           fp8WithoutDenseCopy: false, fp8StorageWithoutFP8Cores: false)
-    /// Everything the planner knows how to cost (what `advise` shows as the card's potential).
-    public static let all = EngineCapabilities(sequentialComponents: true, componentSwapping: true, blockStreaming: true,
-                                               fp8WithoutDenseCopy: true, fp8StorageWithoutFP8Cores: false)
-}
-
 /// What is asked for.
 public struct PlanRequest: Sendable, Equatable, Codable {
     public var width = 1024, height = 1024, batch = 1, steps = 8
@@ -72,15 +24,26 @@ public struct Plan: Sendable, Equatable, Codable {
     public var weights: WeightFormat
     public var mode: MemoryMode
     public var tiledDecode: Bool
+    /// What the engine must do to run it (placements, weights, tiling).
+    public var settings: PlanSettings
     /// Predicted process peak of device memory (what nvidia-smi shows), bytes.
     public var peakBytes: Int
-    /// Predicted seconds per image (after the first: kernels compiled, prompt embedded once).
+    /// Predicted seconds per image with a repeated prompt (kernels compiled, the caption features
+    /// from the prompt cache: no text encoder).
     public var secondsPerImage: Double
-    /// Predicted seconds per image when the prompt is new each time (sequential re-uploads).
+    /// Predicted seconds per image when each request has a new prompt: the text encoder's time
+    /// (with its reload or streaming) shared by the request's images.
     public var secondsPerImageNewPrompt: Double
     /// Whether this build's engine can run it (else `missing` says what it lacks).
     public var runnable: Bool
     public var missing: [String]
+
+    /// "0.79 s per image" and, when a new prompt costs more, "(1.09 s with a new prompt each time)".
+    public var timeText: String {
+        String(format: "%.2f s per image", secondsPerImage)
+            + (secondsPerImageNewPrompt > secondsPerImage * 1.02
+                ? String(format: " (%.2f s with a new prompt each time)", secondsPerImageNewPrompt) : "")
+    }
 
     /// "bf16, resident, tiled VAE decode".
     public var label: String {
@@ -96,7 +59,7 @@ public struct PlanDecision: Sendable, Equatable, Codable {
     public var chosen: Plan?
     /// One line: what was chosen and why, or why nothing was.
     public var reason: String
-    /// Every plan costed, fastest first.
+    /// Every plan costed, fastest first (with a new prompt each time).
     public var candidates: [Plan]
 }
 
@@ -106,9 +69,17 @@ public struct PlanningError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Chooses a plan: given the card, the request and a budget, the fastest plan whose predicted peak
-/// stays under the budget — bf16 first, FP8 only when no bf16 plan without block streaming fits
-/// (FP8 costs image quality: PSNR ≈ 34 dB against bf16), block streaming only when nothing else does.
+/// Chooses a plan: given the card, the request and a budget, the plan whose predicted peak stays
+/// under the budget, quality first — every bf16 plan before any int8 one, every int8 plan before any
+/// FP8 one (`qualityOrder`) — and among one weight format the fastest with a new prompt each time
+/// (so resident comes before sequential and text streaming at equal speed, and block streaming
+/// only where it is as fast or nothing else of that format fits).
+///
+/// int8 ranks above FP8: it holds the same bytes, but only its weights are quantised (8-bit
+/// integers on a per-row scale, steps of 2⁻⁷ of the row's largest weight; e4m3 keeps 3 mantissa
+/// bits, ≈ 2⁻⁴ relative) and the activations stay bf16, where FP8 also quantises each token's
+/// activations (PSNR ≈ 35 dB against bf16). It is slower than bf16 (a widening pass per GEMM) and
+/// than FP8, so it is chosen only where bf16 does not fit; `--precision fp8` asks for speed.
 public struct Planner: Sendable {
     public var model: ModelShape
     public var efficiencies: Efficiencies
@@ -139,7 +110,7 @@ public struct Planner: Sendable {
                 }
             }
         }
-        return plans.sorted { ($0.secondsPerImage, $0.peakBytes) < ($1.secondsPerImage, $1.peakBytes) }
+        return plans.sorted(by: Self.faster)
     }
 
     /// The decision for `request` on `card` within `budget` bytes (nil: the card's whole memory).
@@ -160,20 +131,16 @@ public struct Planner: Sendable {
             return decision
         case .cuda: break
         }
-        // Ranked by the cost with a new prompt each time: resident before sequential at equal speed.
-        let fits = all.filter { $0.peakBytes <= limit }
-            .sorted { ($0.secondsPerImageNewPrompt, $0.peakBytes) < ($1.secondsPerImageNewPrompt, $1.peakBytes) }
+        // Ranked by the cost with a new prompt each time: resident before sequential and
+        // text streaming at equal speed.
+        let fits = all.filter { $0.peakBytes <= limit }.sorted(by: Self.faster)
         let runnable = fits.filter(\.runnable)
-        // Quality first: bf16 without streaming, then FP8 without streaming, then streaming.
-        func preferred(_ plans: [Plan]) -> Plan? {
-            plans.first { $0.weights == .bf16 && $0.mode != .blockStreaming }
-                ?? plans.first { $0.mode != .blockStreaming } ?? plans.first
-        }
+        func preferred(_ plans: [Plan]) -> Plan? { Self.preferred(plans) }
         let budgetText = ByteText.gib(limit) + (budget == nil ? " (the whole card)" : " budget")
         if let plan = preferred(runnable) {
             decision.chosen = plan
             decision.reason = "\(plan.label): predicted peak \(ByteText.gib(plan.peakBytes)) within \(budgetText), "
-                + String(format: "%.2f s per image", plan.secondsPerImage) + why(plan, among: all, limit: limit)
+                + plan.timeText + why(plan, among: all, limit: limit)
         } else if let plan = preferred(fits) {
             decision.reason = "the plan that fits \(budgetText) (\(plan.label), peak \(ByteText.gib(plan.peakBytes))) needs "
                 + plan.missing.joined(separator: " and ") + ", which this build does not have yet"
@@ -199,16 +166,41 @@ public struct Planner: Sendable {
         plans.filter(\.runnable).min { $0.peakBytes < $1.peakBytes }
     }
 
-    /// "; resident bf16 would need 27.7 GiB" when a faster plan was left out for the budget.
+    /// The ranking: faster with a new prompt each time first; at equal speed the simpler mode
+    /// (resident, sequential, text streaming, block streaming: fewer copies to go wrong), then the smaller peak.
+    static func faster(_ a: Plan, _ b: Plan) -> Bool {
+        (a.secondsPerImageNewPrompt, a.mode.rank, a.secondsPerImage, a.peakBytes)
+            < (b.secondsPerImageNewPrompt, b.mode.rank, b.secondsPerImage, b.peakBytes)
+    }
+
+    /// The order of weight formats by image quality, best first (see the type's comment).
+    public static let qualityOrder: [WeightFormat] = [.bf16, .int8, .fp8]
+
+    /// The plan chosen among `plans` (ranked fastest first): the fastest of the best weight format
+    /// that has one.
+    static func preferred(_ plans: [Plan]) -> Plan? {
+        for format in qualityOrder {
+            if let plan = plans.first(where: { $0.weights == format }) { return plan }
+        }
+        return plans.first
+    }
+
+    /// "; bf16, resident, full VAE decode would take 0.79 s with 27.6 GiB" when a faster plan of the
+    /// same weights was left out for the budget, and "; bf16 kept for quality (--precision fp8 is
+    /// faster)" when another format would be faster within it.
     private func why(_ plan: Plan, among all: [Plan], limit: Int) -> String {
-        if let faster = all.first(where: { $0.runnable && $0.secondsPerImage < plan.secondsPerImage * 0.98 && $0.peakBytes > limit }) {
-            return "; \(faster.label) would take " + String(format: "%.2f s", faster.secondsPerImage)
+        let chosen = plan.secondsPerImageNewPrompt
+        var text = ""
+        if let faster = all.filter({ $0.runnable && $0.weights == plan.weights && $0.peakBytes > limit
+            && $0.secondsPerImageNewPrompt < chosen * 0.98 }).min(by: { $0.peakBytes < $1.peakBytes }) {
+            text += "; \(faster.label) would take " + String(format: "%.2f s", faster.secondsPerImageNewPrompt)
                 + " with \(ByteText.gib(faster.peakBytes))"
         }
-        if plan.weights == .bf16, all.contains(where: { $0.runnable && $0.weights == .fp8 && $0.secondsPerImage < plan.secondsPerImage && $0.peakBytes <= limit }) {
-            return "; bf16 kept for quality (--precision fp8 is faster)"
+        if let faster = all.filter({ $0.runnable && $0.weights != plan.weights && $0.peakBytes <= limit
+            && $0.secondsPerImageNewPrompt < chosen }).min(by: { $0.secondsPerImageNewPrompt < $1.secondsPerImageNewPrompt }) {
+            text += "; \(plan.weights.rawValue) kept for quality (--precision \(faster.weights.rawValue) is faster)"
         }
-        return ""
+        return text
     }
 
     /// The largest square size (multiple of 64, below the request) some runnable plan fits, as "768x768".

@@ -43,6 +43,9 @@ public struct ServerOptions: Sendable {
     public var gpuStatistics: (@Sendable () -> [GPUStatistics])?
     /// What the planner chose for this node's workers (`--vram-budget`), shown in `/api/v1/system`.
     public var plan: PlanSummary?
+    /// The card this node runs on, for `/api/v1/hardware` and the web UI's Hardware panel; nil: this
+    /// machine's CPU (the CPU backend).
+    public var hardware: HardwareDescription?
     /// A Hugging Face hub cache (`HF_HUB_CACHE`) whose diffusers pipelines `/sdapi/v1/sd-models`
     /// lists after the served model; nil lists the served model only. Read on each request.
     public var hubCacheDirectory: String?
@@ -163,6 +166,7 @@ public func buildApplication(_ options: ServerOptions, workers: [WorkerSpec],
     }
     NativeAPI(service: service, store: store, engine: engine, limits: options.limits,
               gpuStatistics: options.gpuStatistics, plan: options.plan).register(on: router)
+    HardwareAPI(hardware: options.hardware ?? .hostCPU(), gpuStatistics: options.gpuStatistics).register(on: router)
     A1111API(service: service, store: store, engine: engine, limits: options.limits,
              options: OptionsStore(A1111API.defaultOptions(model: engine.modelName)),
              hubCache: options.hubCacheDirectory).register(on: router)

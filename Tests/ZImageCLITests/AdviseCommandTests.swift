@@ -53,4 +53,89 @@ import ZImagePlanner
         #expect(throws: (any Error).self) { try AdviseCommand.parse(["--width", "1000"]) }
         #expect(throws: (any Error).self) { try AdviseCommand.parse(["--all", "--card", "4090"]) }
     }
+
+    /// `zimage advise --json --card NAME` for the guide's seven cards at their default budget (the
+    /// card's memory less max(512 MiB, 2 %)): plan, predicted peak and seconds, settings. Expected
+    /// numbers by hand from the cost model (docs/notes/vram-planner.md; 1024², 8 steps, 100 tokens).
+    /// This build runs resident/sequential bf16 and FP8 only; `with_all_modes` is the potential.
+    @Test func theGuidesSevenCards() throws {
+        struct Expected {
+            var card: String
+            var thisBuild: String?
+            /// Label, peak GiB, seconds per image (repeated prompt), with a new prompt each time.
+            var potential: (label: String, peak: Double, seconds: Double, newPrompt: Double)?
+        }
+        let cases = [
+            // 11.5 GiB: nothing bf16 fits without streaming (sequential needs 21.6 GiB); no FP8 cores.
+            // bf16 block streaming: 2.659 + 0.376 + 1.357 + 0.156 + 6.028 = 10.58 GiB; compute-bound
+            // (25.6 TFLOP/s × 0.616: 3.58 s a forward against 0.46 s of copies).
+            Expected(card: "RTX 3060 12GB", thisBuild: nil, potential: ("bf16, block-streaming, full VAE decode", 10.576, 30.107, 30.390)),
+            // 9.5 GiB: only the tiled decode fits (512² tiles: 1.507 GiB instead of 6.028).
+            Expected(card: "RTX 3080 10GB", thisBuild: nil, potential: ("bf16, block-streaming, tiled VAE decode", 6.055, 13.712, 13.995)),
+            Expected(card: "RTX 4070 Ti", thisBuild: nil, potential: ("bf16, block-streaming, full VAE decode", 10.576, 9.625, 9.908)),
+            // 15.5 GiB: FP8 sequential needs 16.33 GiB (its text encoder in bf16); bf16 text streaming
+            // tiled 16.16 GiB; bf16 block streaming fits and costs no time on this card.
+            Expected(card: "RTX 4080 SUPER", thisBuild: nil, potential: ("bf16, block-streaming, full VAE decode", 10.576, 7.399, 7.682)),
+            // 23.5 GiB: resident with a tiled decode, 2.659 + 18.925 + 1.507 = 23.09 GiB; with every mode,
+            // text streaming ties block streaming (compute-bound) and wins the tie as the simpler.
+            Expected(card: "RTX 4090", thisBuild: "bf16, resident, tiled VAE decode",
+                     potential: ("bf16, text-streaming, full VAE decode", 20.684, 4.684, 4.966)),
+            Expected(card: "RX 7700 XT", thisBuild: nil, potential: nil),
+            Expected(card: "Apple M2 Max", thisBuild: nil, potential: nil),
+        ]
+        let gib = Double(1 << 30)
+        for expected in cases {
+            let command = try AdviseCommand.parse(["--json", "--card", expected.card])
+            let (card, free, _) = try command.target()
+            let json = try AdviseCommand.json(command.advice(for: card, budget: command.budget(for: card, free: free)))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            let budget = try #require(object["budget_bytes"] as? Int)
+            let thisBuild = try #require(object["this_build"] as? [String: Any])
+            let potential = try #require(object["with_all_modes"] as? [String: Any])
+            let summary = try #require(object["summary"] as? String)
+            guard card.backend == .cuda else {
+                // No backend: said plainly, nothing predicted.
+                #expect(summary.contains("has no zimage backend"), "\(summary)")
+                #expect(thisBuild["chosen"] == nil && (thisBuild["candidates"] as? [Any])?.isEmpty == true)
+                if expected.potential != nil { Issue.record("\(expected.card) has no backend: nothing to expect") }
+                continue
+            }
+            #expect(budget == card.memoryBytes - max(512 << 20, card.memoryBytes / 50))
+            let chosen = thisBuild["chosen"] as? [String: Any]
+            if let label = expected.thisBuild {
+                let plan = try #require(chosen, "\(expected.card): \(thisBuild["reason"] ?? "")")
+                #expect(Self.label(plan) == label)
+                #expect(summary.hasPrefix("this build runs \(label)"), "\(summary)")
+            } else {
+                #expect(chosen == nil, "\(expected.card): \(String(describing: chosen))")
+                #expect(summary.contains("cannot run this request"), "\(summary)")
+            }
+            let want = try #require(expected.potential)
+            let plan = try #require(potential["chosen"] as? [String: Any], "\(expected.card): \(potential["reason"] ?? "")")
+            #expect(Self.label(plan) == want.label, "\(expected.card)")
+            let peak = Double(try #require(plan["peak_bytes"] as? Int)) / gib
+            #expect(abs(peak - want.peak) < 0.01, "\(expected.card): \(peak) GiB")
+            #expect(peak * gib <= Double(budget))
+            let seconds = try #require(plan["seconds_per_image"] as? Double)
+            let newPrompt = try #require(plan["seconds_per_image_new_prompt"] as? Double)
+            #expect(abs(seconds - want.seconds) / want.seconds < 0.002, "\(expected.card): \(seconds) s")
+            #expect(abs(newPrompt - want.newPrompt) / want.newPrompt < 0.002, "\(expected.card): \(newPrompt) s")
+            let settings = try #require(plan["settings"] as? [String: Any])
+            #expect(settings["weights"] as? String == "bf16" && settings["text_encoder"] as? String == "streamed")
+            #expect(settings["transformer"] as? String == (want.label.contains("block") ? "streamed" : "resident"))
+            #expect(settings["tiled_decode"] as? Bool == want.label.contains("tiled"))
+        }
+    }
+
+    @Test func theTextSaysWhatTheCPUDoes() throws {
+        let command = try AdviseCommand.parse(["--card", "CPU"])
+        let (card, free, _) = try command.target()
+        let text = AdviseCommand.text(command.advice(for: card, budget: command.budget(for: card, free: free)))
+        #expect(text.contains("CPU only") && text.contains("s per image"), "\(text)")
+    }
+
+    static func label(_ plan: [String: Any]) -> String {
+        "\(plan["weights"] as? String ?? "?"), \(plan["mode"] as? String ?? "?"), "
+            + ((plan["tiled_decode"] as? Bool ?? false) ? "tiled VAE decode" : "full VAE decode")
+    }
 }

@@ -225,7 +225,7 @@ import ZImagePipeline
                     checked += 1
                 }
             }
-            #expect(checked == 13)  // 12 + GET /api/v1/loras
+            #expect(checked == 14)  // 12 + GET /api/v1/loras + GET /api/v1/hardware
         }
     }
 }

@@ -82,6 +82,8 @@ final class GPUStubEngine: GenerationEngine, @unchecked Sendable {
             #expect(memory["used"] as? Int == 4 << 30 && memory["total"] as? Int == 80 << 30)
             let plan = try #require(system["plan"] as? [String: Any])
             #expect(plan["weights"] as? String == "bf16" && plan["mode"] as? String == "resident")
+            let planSettings = try #require(plan["settings"] as? [String: Any])
+            #expect(planSettings["text_encoder"] as? String == "resident" && planSettings["transformer"] as? String == "resident")
             let workers = try #require(system["workers"] as? [[String: Any]])
             #expect((workers.first?["device_memory"] as? [String: Any])?["pool_peak_reserved_bytes"] as? Int == 6 << 30)
             let metrics = String(buffer: try await client.get("/metrics").body)

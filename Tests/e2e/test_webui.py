@@ -6,6 +6,8 @@ Usage: test_webui.py http://127.0.0.1:PORT [--screenshots DIR] [--api-key KEY]
 Needs Debian `chromium` + `chromium-driver` and PyPI `selenium`. Checks, through the page only
 (the API is read just to confirm what the page showed):
   * the page loads with the system info (model, device, queue) from /api/v1/system;
+  * the Hardware panel opens and shows the card and the plan /api/v1/hardware gives (on a CPU-only
+    server: that it is CPU-only and the CPU's plan);
   * a prompt with a custom 256x256 size and seed 77 generates: the Current panel goes through
     queued/starting/running with a moving progress bar or a live preview, then the image appears
     in the history gallery and the used seed is shown;
@@ -204,6 +206,39 @@ def check_load():
     label = js("return document.querySelector('label[for=guidance]').textContent")
     if "CFG" not in label or "0" not in label:
         raise Failure(f"the CFG label reads {label!r}")
+
+
+def check_hardware():
+    step("open the Hardware panel: the card and the plan from /api/v1/hardware")
+    tid("hardware-open").click()
+    wait_for(lambda: tid("hardware-panel").is_displayed(), 5, "the Hardware panel did not open")
+    hardware = api("hardware")
+    card = hardware["card"]
+    wait_for(lambda: card["name"] in tid("hardware-card").text, 10,
+             f"the panel never showed the card {card['name']!r} (shows {tid('hardware-card').text!r})")
+    summary = tid("hardware-summary").text
+    if summary != hardware["summary"]:
+        raise Failure(f"the summary reads {summary!r}, /api/v1/hardware says {hardware['summary']!r}")
+    plan = tid("hardware-plan").text.strip()
+    chosen = hardware["this_build"].get("chosen")
+    if hardware["cpu_only"]:
+        # CI's server runs on the CPU: said plainly, with the CPU's plan and its time.
+        if tid("hardware-card").get_attribute("data-backend") != "cpu" or "CPU only" not in summary:
+            raise Failure(f"a CPU-only server must say so: card {tid('hardware-card').text!r}, summary {summary!r}")
+        if "fp32" not in plan or "s per image" not in tid("hardware-reason").text:
+            raise Failure(f"the CPU plan reads {plan!r} / {tid('hardware-reason').text!r}")
+    elif chosen:
+        label = f"{chosen['weights']}, {chosen['mode']}"
+        if label not in plan:
+            raise Failure(f"the plan reads {plan!r}, /api/v1/hardware chose {label!r}")
+        rows = tid("hardware-plans").find_elements(By.CSS_SELECTOR, "tbody tr")
+        if len(rows) != len(hardware["this_build"]["candidates"]):
+            raise Failure(f"the table has {len(rows)} plans, the API {len(hardware['this_build']['candidates'])}")
+    elif not plan:
+        raise Failure("the panel shows no plan line")
+    shot("desktop-hardware")
+    tid("hardware-close").click()
+    wait_for(lambda: not tid("hardware-panel").is_displayed(), 5, "the Hardware panel did not close")
 
 
 def check_generate():
@@ -511,6 +546,7 @@ def main():
     driver = new_driver()
     try:
         check_load()
+        check_hardware()
         job = check_generate()
         check_reuse(job)
         check_edit(job)
@@ -523,7 +559,7 @@ def main():
         if errors:
             raise Failure("JavaScript errors in the console:\n  " + "\n  ".join(e["message"] for e in errors))
         print(f"web UI: OK in {time.time() - started:.1f} s (generate with progress, gallery, reuse, LoRA + drop + "
-              "mask + send to img2img, language, theme, phone layout, queue cancel, running cancel)")
+              "mask + send to img2img, hardware panel, language, theme, phone layout, queue cancel, running cancel)")
         return 0
     except Failure as failure:
         print(f"FAIL: {failure}", file=sys.stderr)

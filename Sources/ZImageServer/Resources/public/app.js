@@ -1080,6 +1080,74 @@
     S.pollTimer = setTimeout(poll, delay);
   }
 
+  // ---------------------------------------------------------------- hardware
+  // The planner's view of this machine (GET /api/v1/hardware, the same advice as `zimage advise --json`).
+  function planLabel(p) {
+    return `${p.weights}, ${p.mode}, ${p.tiled_decode ? t("hwTiled") : t("hwFull")}`;
+  }
+  function planLine(p) {
+    const seconds = fmtNumber(p.seconds_per_image, 2);
+    const fresh = p.seconds_per_image_new_prompt > p.seconds_per_image * 1.02
+      ? " " + t("hwNewPrompt", { s: fmtNumber(p.seconds_per_image_new_prompt, 2) }) : "";
+    return `${planLabel(p)} · ${t("hwPeak", { peak: fmtBytes(p.peak_bytes) })} · ${t("hwSeconds", { s: seconds })}${fresh}`;
+  }
+  async function openHardware() {
+    const dialog = $("hardware");
+    if (!dialog.open) dialog.showModal();
+    $("hardware-summary").textContent = t("hwLoading");
+    try {
+      renderHardware(await api("hardware"));
+    } catch (error) {
+      $("hardware-summary").textContent = error.message || String(error);
+    }
+  }
+  function renderHardware(h) {
+    const card = h.card || {};
+    const backend = card.backend === "cuda" ? "CUDA" : card.backend === "cpu" ? t("hwCpuBackend") : t("hwNoBackend");
+    $("hardware-card").textContent = `${card.name} · ${fmtBytes(card.memory_bytes)} · ${backend}`
+      + (card.compute_capability ? ` · sm ${card.compute_capability}` : "");
+    $("hardware-card").dataset.backend = card.backend || "";
+    $("hardware-summary").textContent = h.summary || "";
+    const facts = $("hardware-facts");
+    facts.replaceChildren();
+    const fact = (label, value) => { facts.append(el("div", { class: "wide" }, [el("dt", { text: label }), el("dd", { text: value })])); };
+    if (h.cpu_only) fact(t("hwMode"), t("hwCpuOnly"));
+    if (card.backend === "cuda") fact(t("hwBudget"), `${fmtBytes(h.budget_bytes)} (${h.budget_source === "server" ? t("hwBudgetServer") : t("hwBudgetDefault")})`);
+    if (h.note) fact(t("hwNote"), h.note);
+    const chosen = h.this_build && h.this_build.chosen;
+    $("hardware-plan").textContent = chosen ? planLine(chosen) : h.cpu_only ? t("hwCpuPlan") : t("hwNoPlan");
+    $("hardware-plan").dataset.plan = chosen ? planLabel(chosen) : "";
+    $("hardware-reason").textContent = h.this_build ? h.this_build.reason : "";
+    const later = h.with_all_modes && h.with_all_modes.chosen;
+    $("hardware-potential-wrap").hidden = !later || (chosen && planLabel(later) === planLabel(chosen));
+    $("hardware-potential").textContent = later ? planLine(later) : "";
+    const bigger = h.bigger_budget || [];
+    $("hardware-bigger-wrap").hidden = bigger.length === 0;
+    $("hardware-bigger").replaceChildren(...bigger.map((p) => el("li", { text: planLine(p) })));
+    const plans = (h.this_build && h.this_build.candidates) || [];
+    $("hardware-table-wrap").hidden = plans.length === 0;
+    $("hardware-plans").tBodies[0].replaceChildren(...plans.map((p) => {
+      const fits = p.peak_bytes <= h.budget_bytes;
+      const status = !p.runnable ? t("hwNeeds", { what: (p.missing || []).join(", ") }) : fits ? t("hwRuns") : t("hwOverBudget");
+      const isChosen = chosen && planLabel(p) === planLabel(chosen);
+      return el("tr", { class: [isChosen ? "chosen" : "", p.runnable && fits ? "" : "muted"].join(" ").trim() || null }, [
+        el("td", { text: planLabel(p) }), el("td", { text: fmtBytes(p.peak_bytes) }),
+        el("td", { text: fmtNumber(p.seconds_per_image, 2) }), el("td", { text: fmtNumber(p.seconds_per_image_new_prompt, 2) }),
+        el("td", { text: status }),
+      ]);
+    }));
+    const gpus = Array.isArray(h.gpus) ? h.gpus : [];
+    $("hardware-gpus-wrap").hidden = gpus.length === 0;
+    $("hardware-gpus").replaceChildren(...gpus.map((g) => {
+      const parts = [];
+      if (g.utilization_percent != null) parts.push(`${g.utilization_percent} %`);
+      if (g.memory_used_bytes != null && g.memory_total_bytes) parts.push(`${fmtBytes(g.memory_used_bytes)} / ${fmtBytes(g.memory_total_bytes)}`);
+      if (g.power_draw_watts != null) parts.push(`${Math.round(g.power_draw_watts)} W`);
+      if (g.temperature_celsius != null) parts.push(`${g.temperature_celsius} °C`);
+      return el("li", { text: `${g.index}: ${g.name} — ${parts.join(" · ")}` });
+    }));
+  }
+
   // ---------------------------------------------------------------- theme
   function setTheme(theme) {
     document.documentElement.dataset.theme = theme;
@@ -1167,6 +1235,11 @@
     $("queue-clear").addEventListener("click", cancelAllQueued);
     $("page-prev").addEventListener("click", () => goToPage(S.page - 1));
     $("page-next").addEventListener("click", () => goToPage(S.page + 1));
+
+    const hardware = $("hardware");
+    $("hardware-open").addEventListener("click", openHardware);
+    $("hardware-close").addEventListener("click", () => hardware.close());
+    hardware.addEventListener("click", (e) => { if (e.target === hardware) hardware.close(); });
 
     const dialog = $("lightbox");
     $("lightbox-close").addEventListener("click", () => dialog.close());

@@ -13,6 +13,9 @@ public final class Qwen3TextEncoder {
     public let configuration: Qwen3Configuration
     /// Number of layers run (and loaded): all but the last.
     public let layerCount: Int
+    /// How the attention and MLP projections (q, k, v, o, gate, up, down) hold their weights; the
+    /// embedding and the norms stay dense.
+    public let linearFormat: LinearWeightFormat
     private let modules: Modules<LoadedParameters>
 
     /// The layers loaded, built from `Source`: each declares its keys (transformers' `model.`
@@ -21,11 +24,13 @@ public final class Qwen3TextEncoder {
         let embedTokens: Source.Value
         let layers: [Layer<Source>]
 
-        /// The embeddings and layers `0 ..< num_hidden_layers − 1`.
-        init(_ source: Source, _ c: Qwen3Configuration) throws(Source.Failure) {
+        /// The embeddings and layers `0 ..< num_hidden_layers − 1`, projections held as `linearFormat`.
+        init(_ source: Source, _ c: Qwen3Configuration, linearFormat: LinearWeightFormat) throws(Source.Failure) {
             embedTokens = try source.tensor("model.embed_tokens.weight", shape: [c.vocabSize, c.hiddenSize])
             var layers: [Layer<Source>] = []
-            for i in 0..<max(c.numHiddenLayers - 1, 0) { layers.append(try Layer(source, "model.layers.\(i).", c)) }
+            for i in 0..<max(c.numHiddenLayers - 1, 0) {
+                layers.append(try Layer(source, "model.layers.\(i).", c, linearFormat: linearFormat))
+            }
             self.layers = layers
         }
     }
@@ -36,43 +41,60 @@ public final class Qwen3TextEncoder {
         let qNorm: RMSNorm<Source>, kNorm: RMSNorm<Source>
         let gate: Linear<Source>, up: Linear<Source>, down: Linear<Source>
 
-        init(_ source: Source, _ prefix: String, _ c: Qwen3Configuration) throws(Source.Failure) {
+        init(_ source: Source, _ prefix: String, _ c: Qwen3Configuration, linearFormat f: LinearWeightFormat)
+            throws(Source.Failure) {
             let d = c.hiddenSize, hd = c.resolvedHeadDim, eps = Float(c.rmsNormEps)
-            let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, f = c.intermediateSize
+            let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, ffn = c.intermediateSize
             inputNorm = try RMSNorm(source, prefix + "input_layernorm", dimension: d, eps: eps)
             postAttentionNorm = try RMSNorm(source, prefix + "post_attention_layernorm", dimension: d, eps: eps)
-            q = try Linear(source, prefix + "self_attn.q_proj", input: d, output: queries)
-            k = try Linear(source, prefix + "self_attn.k_proj", input: d, output: keys)
-            v = try Linear(source, prefix + "self_attn.v_proj", input: d, output: keys)
-            o = try Linear(source, prefix + "self_attn.o_proj", input: queries, output: d)
+            q = try Linear(source, prefix + "self_attn.q_proj", input: d, output: queries, format: f)
+            k = try Linear(source, prefix + "self_attn.k_proj", input: d, output: keys, format: f)
+            v = try Linear(source, prefix + "self_attn.v_proj", input: d, output: keys, format: f)
+            o = try Linear(source, prefix + "self_attn.o_proj", input: queries, output: d, format: f)
             qNorm = try RMSNorm(source, prefix + "self_attn.q_norm", dimension: hd, eps: eps)
             kNorm = try RMSNorm(source, prefix + "self_attn.k_norm", dimension: hd, eps: eps)
-            gate = try Linear(source, prefix + "mlp.gate_proj", input: d, output: f)
-            up = try Linear(source, prefix + "mlp.up_proj", input: d, output: f)
-            down = try Linear(source, prefix + "mlp.down_proj", input: f, output: d)
+            gate = try Linear(source, prefix + "mlp.gate_proj", input: d, output: ffn, format: f)
+            up = try Linear(source, prefix + "mlp.up_proj", input: d, output: ffn, format: f)
+            down = try Linear(source, prefix + "mlp.down_proj", input: ffn, output: d, format: f)
         }
     }
 
     /// The parameters loaded, as the layers declare them: embeddings and layers
     /// `0 ..< num_hidden_layers − 1`; the last layer, the final norm and the head are ignored.
-    public static func parameterSpec(_ c: Qwen3Configuration) -> ParameterSpec {
+    /// `linearFormat` marks the projections held quantised (`ParameterSpec.formats`).
+    public static func parameterSpec(_ c: Qwen3Configuration, linearFormat: LinearWeightFormat = .dense) -> ParameterSpec {
         let declarations = ParameterDeclarations()
-        _ = Modules(declarations, c)
+        _ = Modules(declarations, c, linearFormat: linearFormat)
         return declarations.spec(ignoring: ["model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head."])
     }
 
     /// Loads the encoder from a checkpoint, verified against `parameterSpec`. `dtype` converts the
     /// weights at load (nil keeps the stored dtype; the CPU backend computes on bf16 weights directly).
-    public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil) throws {
+    /// With a quantised `linearFormat` (`.float8`, `.int8`) each projection is uploaded dense,
+    /// quantised and let go before the next is read, so the device never holds the dense encoder;
+    /// the embedding and the norms stay dense.
+    public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil,
+                linearFormat: LinearWeightFormat = .dense) throws {
         guard configuration.numHiddenLayers >= 2 else {
             throw WeightLoadingError.malformedJSON(path: "text_encoder/config.json", detail: "needs at least 2 layers")
         }
         self.configuration = configuration
         self.layerCount = configuration.numHiddenLayers - 1
-        let spec = Self.parameterSpec(configuration)
-        let store = try spec.load(from: Self.canonicalKeys(weights, spec: spec), component: "text_encoder",
-                                  on: backend, dtype: dtype)
-        modules = try Modules(LoadedParameters(store), configuration)
+        self.linearFormat = linearFormat
+        let spec = Self.parameterSpec(configuration, linearFormat: linearFormat)
+        let canonical = try Self.canonicalKeys(weights, spec: spec)
+        if linearFormat == .dense {
+            let store = try spec.load(from: canonical, component: "text_encoder", on: backend, dtype: dtype)
+            modules = try Modules(LoadedParameters(store), configuration, linearFormat: .dense)
+        } else {
+            try spec.verify(canonical, component: "text_encoder")
+            // Each tensor read as its layer asks for it; a projection's dense upload is released
+            // once `LinearWeight` holds its quantised rows.
+            let source = LoadedParameters(component: "text_encoder") { key in
+                try canonical.tensor(key, on: backend, as: dtype)
+            }
+            modules = try Modules(source, configuration, linearFormat: linearFormat)
+        }
     }
 
     /// The checkpoint's keys in `Qwen3ForCausalLM` form (`model.` prefix), as transformers 5 matches
@@ -97,7 +119,8 @@ public final class Qwen3TextEncoder {
         let (cos, sin) = try ropeTables(length: length, backend: backend)
         var h = try modules.embedTokens.embedding(backend.tensor(ids: ids, shape: [length])).cast(to: activationDType)
         for layer in modules.layers {
-            let x = try layer.inputNorm(h)
+            // One activation (quantised once for FP8) serves q, k and v, another gate and up.
+            let x = try layer.q.prepare(layer.inputNorm(h))
             let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)
             let k = try layer.kNorm(layer.k(x).reshaped([1, length, c.numKeyValueHeads, hd]))
@@ -105,7 +128,7 @@ public final class Qwen3TextEncoder {
             let v = try layer.v(x).reshaped([1, length, c.numKeyValueHeads, hd])
             let attention = try q.attention(key: k, value: v, causal: true).reshaped([length, c.numAttentionHeads * hd])
             h = try h + layer.o(attention)
-            let y = try layer.postAttentionNorm(h)
+            let y = try layer.gate.prepare(layer.postAttentionNorm(h))
             h = try h + layer.down(layer.gate(y).silu() * layer.up(y))
         }
         return h

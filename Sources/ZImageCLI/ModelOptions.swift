@@ -159,7 +159,7 @@ public struct ModelOptions: ParsableArguments {
     /// The pipeline the flags name on an open backend at a given precision (after planning).
     func pipeline(backend: any Backend, precision: Precision, note: (String) -> Void) throws
         -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
-        let textEncoderPrecision = try self.textEncoderPrecision(with: precision)
+        let textEncoderPrecision = try checkedTextEncoderPrecision(for: precision)
         if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision,
                                                 textEncoderPrecision: textEncoderPrecision) {
             return (named, backend, precision, false)
@@ -172,7 +172,7 @@ public struct ModelOptions: ParsableArguments {
 
     /// `--text-encoder-precision` checked against the precision the run resolved to (the encoder
     /// computes in that precision's dtype), or nil when not given.
-    func textEncoderPrecision(with precision: Precision) throws -> Precision? {
+    func checkedTextEncoderPrecision(for precision: Precision) throws -> Precision? {
         guard let textEncoderPrecision else { return nil }
         do {
             _ = try precision.textEncoderLinearFormat(textEncoderPrecision)

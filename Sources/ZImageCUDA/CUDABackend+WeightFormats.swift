@@ -42,13 +42,13 @@ extension CUDABackend {
     /// The widening kernel for these rows, or nil where the reference runs (kernels off, a width
     /// not a multiple of 4, scales that do not fit).
     private func widening(_ code: String, _ values: Tensor, _ scales: Tensor, dtype: DType) throws -> String? {
-        let suffix = try suffix(dtype, "dequantizeRows")
+        let output = try suffix(dtype, "dequantizeRows")
         let columns = values.shape.rank == 0 ? 0 : values.shape[-1]
         let rows = columns == 0 ? 0 : values.count / columns
         guard useFusedKernels, columns % 4 == 0, rows > 0, scales.dtype == .float32, scales.count == rows else {
             return nil
         }
-        return "dequantize_rows_\(code)_\(suffix)"
+        return "dequantize_rows_\(code)_\(output)"
     }
 
     private func widen(_ kernel: String, _ values: Tensor, _ scales: Tensor, dtype: DType, op: String) throws -> Tensor {

@@ -123,7 +123,9 @@ public enum LinearWeight {
     /// `rmsNorm(x, weight) · scale` in the form this weight's GEMM reads; for FP8 the norm writes
     /// the quantised rows directly (`Backend.rmsNormScaledFloat8`).
     public func prepareRMSNormalized(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> LinearActivation {
-        guard readsFloat8Activations(on: x.backend) else { return .dense(try x.rmsNorm(weight: weight, eps: eps, scale: scale)) }
+        guard readsFloat8Activations(on: x.backend) else {
+            return .dense(try x.rmsNorm(weight: weight, eps: eps, scale: scale))
+        }
         return .float8(try x.backend.rmsNormScaledFloat8(x, weight: weight, scale: scale, eps: eps), dtype: x.dtype)
     }
 

@@ -136,7 +136,7 @@ public final class ZImageTransformer {
                 linearFormat: LinearWeightFormat, backend: any Backend, dtype: DType?) throws {
         try Self.checkSupported(c)
         try Self.parameterSpec(c).verify(weights, component: "transformer")
-        let quantised = linearFormat == .dense ? [] : Set(Self.float8Keys(c))
+        let quantised = linearFormat == .dense ? Set<String>() : Set(Self.float8Keys(c))
         final class Kept { var tensors: [String: Tensor] = [:] }
         let kept = Kept()
         let source = LoadedParameters(component: "transformer") { key in

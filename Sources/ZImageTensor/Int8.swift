@@ -75,7 +75,8 @@ extension FusedReference {
         let columns = values.shape.rank == 0 ? 0 : values.shape[-1]
         let rows = columns == 0 ? 0 : values.count / columns
         guard values.shape.rank >= 1, scales.dtype == .float32, scales.count == rows else {
-            throw TensorError.shapeMismatch(op: op, detail: "values \(values.shape), scales \(scales.shape) \(scales.dtype)")
+            throw TensorError.shapeMismatch(op: op,
+                                            detail: "values \(values.shape), scales \(scales.shape) \(scales.dtype)")
         }
         var widened = try values.toFloats()
         let rowScales = try scales.toFloats()

@@ -62,7 +62,8 @@ public final class Qwen3TextEncoder {
     /// The parameters loaded, as the layers declare them: embeddings and layers
     /// `0 ..< num_hidden_layers − 1`; the last layer, the final norm and the head are ignored.
     /// `linearFormat` marks the projections held quantised (`ParameterSpec.formats`).
-    public static func parameterSpec(_ c: Qwen3Configuration, linearFormat: LinearWeightFormat = .dense) -> ParameterSpec {
+    public static func parameterSpec(_ c: Qwen3Configuration,
+                                     linearFormat: LinearWeightFormat = .dense) -> ParameterSpec {
         let declarations = ParameterDeclarations()
         _ = Modules(declarations, c, linearFormat: linearFormat)
         return declarations.spec(ignoring: ["model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head."])

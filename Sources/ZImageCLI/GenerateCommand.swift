@@ -201,6 +201,7 @@ public struct GenerateCommand: ParsableCommand {
     }
 
     /// The weight format the planner may use: the one `--precision` fixes, or nil (auto: its pick).
+    /// The planner knows no int8 yet: `int8` is planned as bf16 (more memory than it takes).
     static func weights(_ choice: PrecisionChoice, _ resolved: Precision) -> WeightFormat? {
         guard case .fixed = choice else { return nil }
         return resolved == .float8 ? .fp8 : .bf16

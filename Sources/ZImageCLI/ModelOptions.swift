@@ -90,8 +90,12 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: "cpu, cuda, cuda:N or auto.")
     public var device: DeviceChoice = .auto
 
-    @Option(help: "fp32, bf16 or fp16; auto is fp32 on the CPU and bf16 on a GPU.")
+    @Option(help: "fp32, bf16, fp16, fp8 or int8 (fp8 and int8: bf16 with the DiT's and the text encoder's projections quantised per output channel); auto is fp32 on the CPU and bf16 on a GPU.")
     public var precision: PrecisionChoice = .auto
+
+    @Option(name: .customLong("text-encoder-precision"),
+            help: "bf16, fp8 or int8: how the text encoder's projections are stored (default: as --precision; bf16 keeps the encoder unquantised).")
+    public var textEncoderPrecision: Precision?
 
     @Option(help: "CPU threads, 1 to \(Self.maxThreads) (default: all cores).")
     public var threads: Int?
@@ -110,6 +114,9 @@ public struct ModelOptions: ParsableArguments {
     public func validate() throws {
         if let threads, !(1...Self.maxThreads).contains(threads) {
             throw ValidationError("--threads must be 1 to \(Self.maxThreads) (got \(threads))")
+        }
+        if let textEncoderPrecision, !Precision.textEncoderChoices.contains(textEncoderPrecision) {
+            throw ValidationError("--text-encoder-precision must be bf16, fp8 or int8 (got \(textEncoderPrecision.rawValue))")
         }
         // A local path is checked before anything opens it (FIFOs, links, bad model_index.json); a
         // folder without model_index.json may hold ComfyUI files and a repository id is resolved
@@ -153,13 +160,28 @@ public struct ModelOptions: ParsableArguments {
     func pipeline(backend: any Backend, precision: Precision, placement: ComponentPlacement = .resident,
                   note: (String) -> Void) throws
         -> (pipeline: ZImagePipeline, backend: any Backend, precision: Precision, isDemo: Bool) {
+        let textEncoderPrecision = try checkedTextEncoderPrecision(for: precision)
         if let named = try ModelSource.pipeline(model: model, split: split, backend: backend, precision: precision,
-                                                placement: placement) {
+                                                textEncoderPrecision: textEncoderPrecision, placement: placement) {
             return (named, backend, precision, false)
         }
         let directory = try DemoModel.ensure()
         note("using the demo model (random weights: abstract images); --model DIR selects real weights")
         return (try ZImagePipeline(modelDirectory: directory, backend: backend, precision: precision,
-                                   placement: placement), backend, precision, true)
+                                   textEncoderPrecision: textEncoderPrecision, placement: placement), backend, precision,
+                true)
+    }
+
+    /// `--text-encoder-precision` checked against the precision the run resolved to (the encoder
+    /// computes in that precision's dtype), or nil when not given.
+    func checkedTextEncoderPrecision(for precision: Precision) throws -> Precision? {
+        guard let textEncoderPrecision else { return nil }
+        do {
+            _ = try precision.textEncoderLinearFormat(textEncoderPrecision)
+        } catch {
+            throw CLIError("--text-encoder-precision \(textEncoderPrecision.rawValue) needs --precision bf16, fp8 or int8 "
+                           + "(the run is \(precision.rawValue))")
+        }
+        return textEncoderPrecision
     }
 }

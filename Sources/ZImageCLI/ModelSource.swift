@@ -27,7 +27,8 @@ struct SplitFileOptions: ParsableArguments {
 enum ModelSource {
     /// The pipeline, or nil when no model was named (the demo model is used then).
     static func pipeline(model: String?, split: SplitFileOptions, backend: any Backend,
-                         precision: Precision, placement: ComponentPlacement = .resident) throws -> ZImagePipeline? {
+                         precision: Precision, textEncoderPrecision: Precision? = nil,
+                         placement: ComponentPlacement = .resident) throws -> ZImagePipeline? {
         let resolved = try model.map { try ModelLocator.resolve($0) }
         if split.isUsed {
             guard let transformer = split.transformer, let textEncoder = split.textEncoder, let vae = split.vae else {
@@ -35,12 +36,13 @@ enum ModelSource {
             }
             let files = SplitFiles(transformer: transformer, textEncoder: textEncoder, vae: vae,
                                    tokenizer: try tokenizerFolder(split.tokenizer, model: resolved))
-            return try ZImagePipeline(splitFiles: files, backend: backend, precision: precision, placement: placement)
+            return try ZImagePipeline(splitFiles: files, backend: backend, precision: precision,
+                                      textEncoderPrecision: textEncoderPrecision, placement: placement)
         }
         guard let resolved else { return nil }
         if FileManager.default.fileExists(atPath: resolved + "/model_index.json") {
             let pipeline = try ZImagePipeline(modelDirectory: resolved, backend: backend, precision: precision,
-                                              placement: placement)
+                                              textEncoderPrecision: textEncoderPrecision, placement: placement)
             // A cached repository is named by the repository, not by its snapshot's commit folder.
             if let model, resolved != model { pipeline.modelName = displayName(model) }
             return pipeline
@@ -50,7 +52,8 @@ enum ModelSource {
             throw CLIError("\(resolved): no such folder")
         }
         let files = try SplitFiles.detect(in: resolved, tokenizer: tokenizerFolder(split.tokenizer, model: resolved))
-        return try ZImagePipeline(splitFiles: files, backend: backend, precision: precision, placement: placement)
+        return try ZImagePipeline(splitFiles: files, backend: backend, precision: precision,
+                                  textEncoderPrecision: textEncoderPrecision, placement: placement)
     }
 
     /// `Z-Image-Turbo` for `Tongyi-MAI/Z-Image-Turbo@rev`.

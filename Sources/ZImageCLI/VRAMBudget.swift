@@ -94,12 +94,15 @@ enum RunPlanning {
 
     /// Where the pipeline puts its weights to follow `plan`.
     static func placement(_ plan: Plan) -> ComponentPlacement {
-        switch plan.mode {
-        case .resident: ComponentPlacement()
-        case .sequential: ComponentPlacement(textEncoder: .sequential)
-        case .swapped: ComponentPlacement(textEncoder: .streamed)
-        case .blockStreaming: ComponentPlacement(textEncoder: .streamed, streamsTransformerBlocks: true)
+        let settings = plan.settings
+        let textEncoder: ComponentPlacement.TextEncoder
+        switch settings.textEncoder {
+        case .resident: textEncoder = .resident
+        case .sequential: textEncoder = .sequential
+        case .streamed: textEncoder = .streamed
         }
+        return ComponentPlacement(textEncoder: textEncoder, streamsTransformerBlocks: settings.transformer == .streamed,
+                                  embeddingOnHost: settings.textEmbeddingOnHost)
     }
 
     /// The plan a job follows on a pipeline whose weights were placed for `loaded`: `chosen` when

@@ -3,7 +3,8 @@ import ZImageTensor
 
 // FP8 linear layers (`--precision fp8`): rows quantised to e4m3 by Kernels/quantize.cu, products
 // by cuBLASLt's FP8 GEMM with the row scales applied as outer-vector scales, output in bf16.
-// FP8 tensor cores need compute capability 8.9 (Ada) or 9.0 (Hopper); other GPUs refuse.
+// FP8 tensor cores need compute capability 8.9 (Ada) or 9.0 (Hopper); other GPUs widen FP8 weights
+// for a dense GEMM instead (CUDABackend+WeightFormats.swift) and refuse the FP8 GEMM itself.
 extension CUDABackend {
     /// Whether this GPU has FP8 tensor cores.
     public var supportsFloat8: Bool {
@@ -39,8 +40,9 @@ extension CUDABackend {
         }
     }
 
+    /// Quantising needs no FP8 hardware (integer steps): GPUs without FP8 tensor cores store FP8
+    /// weights too and widen them for a dense GEMM (`widensFloat8Weights`).
     public func quantizeRowsFloat8(_ x: Tensor) throws -> Float8Rows {
-        try requireFloat8()
         let columns = x.shape.rank == 0 ? 0 : x.shape[-1]
         let rows = columns == 0 ? 0 : x.count / columns
         guard useFusedKernels, x.dtype == .bfloat16, columns % 8 == 0, rows > 0, rows <= Int(Int32.max) else {
@@ -63,6 +65,7 @@ extension CUDABackend {
     }
 
     public func float8Linear(_ x: Float8Rows, _ weight: Float8Rows, bias: Tensor?, dtype: DType) throws -> Tensor {
+        try requireFloat8()
         let (rows, k, n) = (x.rows, x.columns, weight.rows)
         // cuBLASLt's FP8 GEMM wants 16-byte aligned rows (k % 16) and output rows (n % 8 for bf16).
         guard useFusedKernels, dtype == .bfloat16, weight.values.shape.rank == 2, weight.columns == k, k % 16 == 0,

@@ -48,6 +48,10 @@ public final class CUDABackend: Backend, ConvertingUpload, DeviceMemoryReporting
     /// Whether the fused kernels and flash attention run (else the composed reference ops do).
     /// `ZIMAGE_CUDA_REFERENCE_OPS=1` turns them off, for comparisons and "before" profiles.
     public var useFusedKernels = ProcessInfo.processInfo.environment["ZIMAGE_CUDA_REFERENCE_OPS"] != "1"
+    /// Whether FP8 weights are widened for a dense GEMM even where FP8 tensor cores exist
+    /// (`ZIMAGE_FP8_WIDEN=1`, or set in tests): the path of GPUs before compute capability 8.9,
+    /// testable on a Hopper card (`widensFloat8Weights`).
+    public var forcesFloat8Widening = ProcessInfo.processInfo.environment["ZIMAGE_FP8_WIDEN"] == "1"
     /// Per-op timing (`ZIMAGE_PROFILE=1` or `startProfiling()`); nil when off.
     public private(set) var profiler: CUDAProfiler?
 

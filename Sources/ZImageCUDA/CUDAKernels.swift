@@ -369,6 +369,8 @@ public enum CUDAKernels {
         "nchw_to_nhwc_b2", "nhwc_to_nchw_bf16", "nhwc_to_nchw_f16", "rgb8_bf16", "rgb8_f16", "rgb8_f32", "quantize_rows_e4m3_bf16", "quantize_rows_e4m3_bf16_r1", "quantize_rows_e4m3_bf16_r2",
         "quantize_rows_e4m3_bf16_r4", "scale_rows_columns_bf16", "rms_norm_scale_e4m3_bf16_r1",
         "rms_norm_scale_e4m3_bf16_r2",
+        "quantize_rows_i8_bf16", "dequantize_rows_i8_bf16", "dequantize_rows_i8_f16", "dequantize_rows_i8_f32",
+        "dequantize_rows_e4m3_bf16", "dequantize_rows_e4m3_f16", "dequantize_rows_e4m3_f32",
     ]
 
     /// The name of every `extern "C"` kernel in `source`.

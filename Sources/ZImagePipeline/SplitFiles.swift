@@ -86,16 +86,20 @@ extension Qwen3Configuration {
 }
 
 extension ZImagePipeline {
-    /// Loads a model from split files (ComfyUI's), verified as the directory load is.
+    /// Loads a model from split files (ComfyUI's), verified as the directory load is;
+    /// `textEncoderPrecision` as for a model directory.
     public convenience init(splitFiles files: SplitFiles, configurations: SplitFiles.Configurations = .init(),
                             backend: any Backend, precision: Precision = .float32,
+                            textEncoderPrecision: Precision? = nil,
                             placement: ComponentPlacement = .resident) throws {
         let weightDType: DType? = backend is any HostMemoryBorrowing && precision == .float32 ? nil : precision.dtype
         let tokenizer = try files.tokenizer.map { try BPETokenizer(path: ($0 as NSString).appendingPathComponent("tokenizer.json")) }
             ?? BundledTokenizer.load()
+        let textFormat = try precision.textEncoderLinearFormat(textEncoderPrecision)
         let textEncoder = try SplitFiles.naming(files.textEncoder) {
             try Qwen3TextEncoder(configuration: configurations.textEncoder, weights: WeightSet(path: files.textEncoder),
-                                 backend: backend, dtype: weightDType, embeddingOnHost: placement.embeddingOnHost,
+                                 backend: backend, dtype: weightDType, linearFormat: textFormat,
+                                 embeddingOnHost: placement.embeddingOnHost,
                                  streamsLayers: placement.textEncoder == .streamed)
         }
         let transformer = try SplitFiles.naming(files.transformer) {

@@ -4,24 +4,54 @@ import ZImageTensor
 import ZImageTokenizer
 import ZImageWeights
 
-/// Numeric precision of a generation: the activations' dtype (and, on a GPU, the weights').
-/// `fp8` is bf16 with the DiT's image-token projections as FP8 e4m3 GEMMs (weights quantised per
-/// output channel at load, activations per token each call); it needs FP8 tensor cores (CUDA
-/// compute capability 8.9+); the CPU backend runs it emulated in float32 (for checks).
+/// Numeric precision of a generation: the activations' dtype (and, on a GPU, the weights'), and
+/// how the quantised projections hold their weights — the DiT's image-token blocks (noise refiner,
+/// main layers) and the text encoder's q/k/v/o/gate/up/down; everything else stays dense.
+/// `fp8` is bf16 with those projections as FP8 e4m3 GEMMs (weights quantised per output channel at
+/// load, activations per token each call) on FP8 tensor cores (CUDA compute capability 8.9+);
+/// other GPUs widen the FP8 weights for a bf16 GEMM; the CPU backend emulates the FP8 GEMM in
+/// float32 (for checks). `int8` is bf16 with those weights as symmetric int8 per output channel,
+/// widened for a bf16 GEMM each call (weight-only, any GPU).
 public enum Precision: String, Sendable, CaseIterable, Codable {
-    case float32 = "fp32", bfloat16 = "bf16", float16 = "fp16", float8 = "fp8"
+    case float32 = "fp32", bfloat16 = "bf16", float16 = "fp16", float8 = "fp8", int8 = "int8"
 
     /// The activations' dtype.
     public var dtype: DType {
         switch self {
         case .float32: .float32
-        case .bfloat16, .float8: .bfloat16
+        case .bfloat16, .float8, .int8: .bfloat16
         case .float16: .float16
         }
     }
 
-    /// How the DiT's projections hold their weights.
-    public var transformerLinearFormat: LinearWeightFormat { self == .float8 ? .float8 : .dense }
+    /// How the quantised projections (the DiT's image-token blocks, the text encoder's) hold
+    /// their weights.
+    public var linearFormat: LinearWeightFormat {
+        switch self {
+        case .float8: .float8
+        case .int8: .int8
+        case .float32, .bfloat16, .float16: .dense
+        }
+    }
+
+    /// How the DiT's image-token projections hold their weights.
+    public var transformerLinearFormat: LinearWeightFormat { linearFormat }
+
+    /// The precisions `--text-encoder-precision` takes: the bf16 family, which differ only in how
+    /// the encoder's projections are stored.
+    public static let textEncoderChoices: [Precision] = [.bfloat16, .float8, .int8]
+
+    /// How the text encoder's projections hold their weights: this precision's format, or that of
+    /// `textEncoder` (`--text-encoder-precision`), which must compute in the same dtype.
+    public func textEncoderLinearFormat(_ textEncoder: Precision? = nil) throws -> LinearWeightFormat {
+        guard let textEncoder else { return linearFormat }
+        guard Self.textEncoderChoices.contains(textEncoder), textEncoder.dtype == dtype else {
+            throw GenerationError.invalidParameter(
+                "text encoder precision", "\(textEncoder.rawValue) with precision \(rawValue): the text encoder "
+                    + "takes bf16, fp8 or int8 with a bf16-activation precision (bf16, fp8, int8)")
+        }
+        return textEncoder.linearFormat
+    }
 }
 
 /// Progress of a running generation.
@@ -100,10 +130,12 @@ public final class ZImagePipeline {
 
     /// Loads every component of a diffusers model directory (verified loads; memory-mapped where
     /// the backend computes on the stored dtype, so the CPU backend copies no weights at fp32).
-    /// `placement` says where each component's weights go (streamed layers, the embedding table on
-    /// the host); `.sequential` for the text encoder sets `releasesTextEncoder`.
+    /// `textEncoderPrecision` (bf16, fp8 or int8; nil: `precision`'s) picks only how the text
+    /// encoder's projections are stored (see `Precision.textEncoderLinearFormat`). `placement` says
+    /// where each component's weights go (streamed layers, the embedding table on the host);
+    /// `.sequential` for the text encoder sets `releasesTextEncoder`.
     public init(modelDirectory path: String, backend: any Backend, precision: Precision = .float32,
-                placement: ComponentPlacement = .resident) throws {
+                textEncoderPrecision: Precision? = nil, placement: ComponentPlacement = .resident) throws {
         let model = try ModelDirectory(path: path)
         guard model.pipelineClass == "ZImagePipeline" else {
             throw GenerationError.modelNotSupported("\(path) holds a \(model.pipelineClass), not a ZImagePipeline")
@@ -124,9 +156,10 @@ public final class ZImagePipeline {
         let tokenizerLoad = BackgroundWork { try BPETokenizer(path: tokenizerPath) }   // parsed while the weights upload
         let textConfiguration = try ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder"))
         let textWeights = try model.weights(of: "text_encoder")
+        let textFormat = try precision.textEncoderLinearFormat(textEncoderPrecision)
         let loadTextEncoder = { [backend] in
             try Qwen3TextEncoder(configuration: textConfiguration, weights: textWeights, backend: backend, dtype: weightDType,
-                                 embeddingOnHost: placement.embeddingOnHost,
+                                 linearFormat: textFormat, embeddingOnHost: placement.embeddingOnHost,
                                  streamsLayers: placement.textEncoder == .streamed)
         }
         self.loadTextEncoder = loadTextEncoder
@@ -143,16 +176,17 @@ public final class ZImagePipeline {
                                                     dtype: weightDType, linearFormat: precision.transformerLinearFormat,
                                                     streamsImageBlocks: placement.streamsTransformerBlocks)
             try backend.releaseCachedDeviceMemory()
-        } else if precision == .float8 {
-            // FP8 holds the projections once (no dense copy); LoRAs re-read the dense weights.
+        } else if precision.transformerLinearFormat != .dense {
+            // FP8 and int8 hold the projections once (no dense copy); LoRAs re-read the dense weights.
             let read = { [backend] in
                 try ZImageTransformer.parameterSpec(transformerConfiguration)
                     .load(from: transformerWeights, component: "transformer", on: backend, dtype: weightDType)
             }
             // Each projection quantised as it loads (the dense transformer is never on the device
             // at once), then the pool's cache of the dense blocks handed back to the driver.
-            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, float8From: transformerWeights,
-                                                    backend: backend, dtype: weightDType)
+            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration, quantisedFrom: transformerWeights,
+                                                    linearFormat: precision.transformerLinearFormat, backend: backend,
+                                                    dtype: weightDType)
             try backend.releaseCachedDeviceMemory()
             denseTransformerParameters = read
         } else {

@@ -112,6 +112,16 @@ public protocol Backend: AnyObject {
     /// `x · weightᵀ (+ bias)` from FP8 rows, returned in `dtype` with `x`'s leading shape:
     /// `out[i, j] = sx[i] · sw[j] · Σₖ qx[i, k] · qw[j, k] + bias[j]`, accumulated in float32.
     func float8Linear(_ x: Float8Rows, _ weight: Float8Rows, bias: Tensor?, dtype: DType) throws -> Tensor
+    /// Whether FP8 weights are widened to the activation dtype before a dense GEMM instead of
+    /// multiplied in FP8 (activations then stay unquantised): GPUs without FP8 tensor cores.
+    var widensFloat8Weights: Bool { get }
+    /// `x` (rows = all but the last axis) quantised per row to symmetric int8 (see `Int8Rows`).
+    func quantizeRowsInt8(_ x: Tensor) throws -> Int8Rows
+    /// int8 rows widened to `dtype` (a compute type): `values[i, j] · scales[i]` in float32,
+    /// rounded once; the scratch weight of an int8 linear layer's dense GEMM.
+    func dequantizeRows(_ rows: Int8Rows, dtype: DType) throws -> Tensor
+    /// FP8 rows widened to `dtype` the same way (FP8 storage without an FP8 GEMM).
+    func dequantizeRows(_ rows: Float8Rows, dtype: DType) throws -> Tensor
 
     // MARK: Profiling
 

@@ -1,8 +1,8 @@
 /// Element types a tensor can hold.
 ///
 /// Compute ops accept `float32`, `float16` and `bfloat16`; the integer types serve token ids and
-/// masks; `float8E4M3`, `float8E5M2` and `int8` are storage types for quantized weights (their
-/// ops come with the FP8 work). Every safetensors dtype has a case, so any file can be described.
+/// masks; `float8E4M3`, `float8E5M2` and `int8` are storage types for quantized weights
+/// (`Float8Rows`, `Int8Rows`). Every safetensors dtype has a case, so any file can be described.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case float64, float32, float16, bfloat16, float8E4M3, float8E5M2
     case int64, int32, int16, int8, uint64, uint32, uint16, uint8, bool

@@ -65,20 +65,35 @@ public struct Float8Rows {
 public enum LinearWeightFormat: String, Sendable, Codable {
     /// As loaded, in the compute dtype.
     case dense
-    /// FP8 e4m3 with one scale per output channel; activations are quantised per token each call.
+    /// FP8 e4m3 with one scale per output channel; activations are quantised per token each call
+    /// (on a backend that `widensFloat8Weights`, the weight is widened for a dense GEMM instead).
     case float8
+    /// Symmetric int8 with one scale per output channel, weight-only: widened to the activation
+    /// dtype for a dense GEMM each call (`Int8Rows`).
+    case int8
 }
 
 /// A linear layer's weight `[out, in]` in the form its GEMM reads.
 public enum LinearWeight {
     case dense(Tensor)
     case float8(Float8Rows)
+    case int8(Int8Rows)
 
-    /// Stores `weight` as `format` (quantising on its backend for `.float8`).
+    /// Stores `weight` as `format` (quantising on its backend for `.float8` and `.int8`).
     public init(_ weight: Tensor, format: LinearWeightFormat) throws {
         switch format {
         case .dense: self = .dense(weight)
         case .float8: self = .float8(try weight.backend.quantizeRowsFloat8(weight))
+        case .int8: self = .int8(try weight.backend.quantizeRowsInt8(weight))
+        }
+    }
+
+    /// The format this weight is held in.
+    public var format: LinearWeightFormat {
+        switch self {
+        case .dense: .dense
+        case .float8: .float8
+        case .int8: .int8
         }
     }
 
@@ -89,6 +104,8 @@ public enum LinearWeight {
         case (.dense, 1): self = .dense(tensors[0])
         case (.float8, 2) where tensors[0].dtype == .float8E4M3 && tensors[1].dtype == .float32:
             self = .float8(Float8Rows(values: tensors[0], scales: tensors[1]))
+        case (.int8, 2) where tensors[0].dtype == .int8 && tensors[1].dtype == .float32:
+            self = .int8(Int8Rows(values: tensors[0], scales: tensors[1]))
         default:
             throw TensorError.invalidArgument(op: "linear weight", detail: "\(tensors.count) tensors "
                 + "(\(tensors.map(\.dtype))) do not hold a \(format.rawValue) weight")
@@ -99,7 +116,7 @@ public enum LinearWeight {
     public static func storageCount(_ format: LinearWeightFormat) -> Int {
         switch format {
         case .dense: 1
-        case .float8: 2
+        case .float8, .int8: 2
         }
     }
 
@@ -109,40 +126,50 @@ public enum LinearWeight {
         switch self {
         case .dense(let weight): [weight]
         case .float8(let rows): [rows.values, rows.scales]
+        case .int8(let rows): [rows.values, rows.scales]
         }
+    }
+
+    /// Whether this weight's GEMM reads quantised FP8 activations (an FP8 weight on a backend
+    /// with an FP8 GEMM); every other weight reads `x` as it is.
+    private func readsFloat8Activations(on backend: any Backend) -> Bool {
+        if case .float8 = self { return !backend.widensFloat8Weights }
+        return false
     }
 
     /// The activation form this weight's GEMM takes: `x` itself, or `x` quantised per row.
     public func prepare(_ x: Tensor) throws -> LinearActivation {
-        switch self {
-        case .dense: return .dense(x)
-        case .float8: return .float8(try x.backend.quantizeRowsFloat8(x), dtype: x.dtype)
-        }
+        guard readsFloat8Activations(on: x.backend) else { return .dense(x) }
+        return .float8(try x.backend.quantizeRowsFloat8(x), dtype: x.dtype)
     }
 
     /// `rmsNorm(x, weight) · scale` in the form this weight's GEMM reads; for FP8 the norm writes
     /// the quantised rows directly (`Backend.rmsNormScaledFloat8`).
     public func prepareRMSNormalized(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> LinearActivation {
-        switch self {
-        case .dense: return .dense(try x.rmsNorm(weight: weight, eps: eps, scale: scale))
-        case .float8:
-            return .float8(try x.backend.rmsNormScaledFloat8(x, weight: weight, scale: scale, eps: eps), dtype: x.dtype)
+        guard readsFloat8Activations(on: x.backend) else {
+            return .dense(try x.rmsNorm(weight: weight, eps: eps, scale: scale))
         }
+        return .float8(try x.backend.rmsNormScaledFloat8(x, weight: weight, scale: scale, eps: eps), dtype: x.dtype)
     }
 
     /// `x · weightᵀ (+ bias)` for an activation from `prepare` (one activation may serve several
-    /// weights of the same format, as q, k and v share their input).
+    /// weights of the same format, as q, k and v share their input). A quantised weight read with
+    /// a dense activation is widened into a scratch tensor of `x`'s dtype for a dense GEMM (int8
+    /// always, FP8 where the backend `widensFloat8Weights`).
     public func apply(_ x: LinearActivation, bias: Tensor? = nil) throws -> Tensor {
         switch (self, x) {
         case (.dense(let weight), .dense(let input)):
             return try input.linear(weight, bias: bias)
         case (.float8(let weight), .float8(let input, let dtype)):
             return try input.values.backend.float8Linear(input, weight, bias: bias, dtype: dtype)
-        case (.dense(let weight), .float8(let input, let dtype)):
-            throw TensorError.invalidArgument(op: "linear", detail: "an fp8 activation \(input.values.shape) \(dtype) "
-                                              + "for a dense weight \(weight.shape)")
+        case (.int8(let weight), .dense(let input)):
+            return try input.linear(input.backend.dequantizeRows(weight, dtype: input.dtype), bias: bias)
         case (.float8(let weight), .dense(let input)):
-            return try apply(LinearWeight.float8(weight).prepare(input), bias: bias)
+            guard input.backend.widensFloat8Weights else { return try apply(prepare(input), bias: bias) }
+            return try input.linear(input.backend.dequantizeRows(weight, dtype: input.dtype), bias: bias)
+        case (.dense, .float8(let input, let dtype)), (.int8, .float8(let input, let dtype)):
+            throw TensorError.invalidArgument(op: "linear", detail: "an fp8 activation \(input.values.shape) \(dtype) "
+                                              + "for a \(format) weight")
         }
     }
 }

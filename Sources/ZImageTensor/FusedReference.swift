@@ -108,6 +108,20 @@ extension Backend {
         try FusedReference.float8Linear(self, x, weight, bias: bias, dtype: dtype)
     }
 
+    public var widensFloat8Weights: Bool { false }
+
+    public func quantizeRowsInt8(_ x: Tensor) throws -> Int8Rows {
+        try FusedReference.quantizeRowsInt8(self, x)
+    }
+
+    public func dequantizeRows(_ rows: Int8Rows, dtype: DType) throws -> Tensor {
+        try FusedReference.dequantizeRows(self, rows, dtype: dtype)
+    }
+
+    public func dequantizeRows(_ rows: Float8Rows, dtype: DType) throws -> Tensor {
+        try FusedReference.dequantizeRows(self, rows, dtype: dtype)
+    }
+
     public func rmsNormScaled(_ x: Tensor, weight: Tensor?, scale: Tensor?, eps: Float) throws -> Tensor {
         try FusedReference.rmsNormScaled(self, x, weight: weight, scale: scale, eps: eps)
     }

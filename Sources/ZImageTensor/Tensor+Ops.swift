@@ -194,6 +194,7 @@ public enum HostConversion {
             case .int64: return (0..<count).map { Float(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
             case .int32: return (0..<count).map { Float(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
             case .uint8, .bool: return (0..<count).map { Float(raw[$0]) }
+            case .int8: return (0..<count).map { Float(Int8(bitPattern: raw[$0])) }
             case .float8E4M3: return (0..<count).map { Float8E4M3.decode(raw[$0]) }
             default: throw TensorError.unsupportedDType(op: "decode", dtype: dtype)
             }

@@ -40,6 +40,23 @@ import ZImagePipeline
         }
     }
 
+    @Test func textEncoderPrecisionParsesAndRefusesWhatItCannotBe() throws {
+        let generate = try GenerateCommand.parse(["--prompt", "x", "--precision", "int8", "--text-encoder-precision", "bf16"])
+        #expect(generate.modelOptions.precision == .fixed(.int8))
+        #expect(generate.modelOptions.textEncoderPrecision == .bfloat16)
+        #expect(try GenerateCommand.parse(["--prompt", "x"]).modelOptions.textEncoderPrecision == nil)
+        for value in ["fp32", "fp16", "int4"] {
+            #expect(throws: (any Error).self, "\(value)") {
+                try GenerateCommand.parse(["--prompt", "x", "--text-encoder-precision", value])
+            }
+        }
+        // A bf16-family encoder with an fp32 run: refused before anything loads.
+        let options = try GenerateCommand.parse(["--prompt", "x", "--precision", "fp32", "--text-encoder-precision", "int8"])
+            .modelOptions
+        #expect(throws: CLIError.self) { try options.checkedTextEncoderPrecision(for: .float32) }
+        #expect(try options.checkedTextEncoderPrecision(for: .float8) == .int8)
+    }
+
     @Test func generationFlagsAreCheckedWithTheirOwnNames() {
         let cases: [([String], String)] = [
             (["--width", "1000"], "--width 1000 is not a multiple of 16"), (["--steps", "0"], "--steps 0 is outside 1...100"),

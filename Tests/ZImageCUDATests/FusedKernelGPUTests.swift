@@ -141,4 +141,55 @@ struct FusedKernelGPUTests {
         #expect(result.shape == [100, 768])
         #expect(try relativeError(result, reference) < 1e-2)
     }
+
+    @Test func int8QuantisationAndWideningMatchTheHostBitForBit() throws {
+        let gpu = try #require(GPUForTests.backend)
+        var values = normals(64 * 3840, seed: 34)
+        for i in 0..<3840 { values[5 * 3840 + i] = 0; values[9 * 3840 + i] *= 3e4 }
+        let host = try cpu.tensor(values, shape: [64, 3840], dtype: .bfloat16), device = try host.to(gpu)
+        let (qc, qg) = (try cpu.quantizeRowsInt8(host), try gpu.quantizeRowsInt8(device))
+        #expect(try qc.values.toBytes() == qg.values.toBytes())
+        #expect(try qc.scales.toFloats() == qg.scales.toFloats())
+        for dtype in [DType.bfloat16, .float16, .float32] {
+            #expect(try cpu.dequantizeRows(qc, dtype: dtype).toBytes() == gpu.dequantizeRows(qg, dtype: dtype).toBytes(),
+                    "int8 widened to \(dtype)")
+        }
+    }
+
+    /// FP8 storage without the FP8 GEMM (GPUs before compute capability 8.9): quantising needs no
+    /// FP8 tensor cores, and the widened rows equal the host's.
+    @Test func float8WideningMatchesTheHostBitForBit() throws {
+        let gpu = try #require(GPUForTests.backend)
+        let (host, device) = try pair([48, 1024], .bfloat16, seed: 35, scale: 0.05)
+        let (qc, qg) = (try cpu.quantizeRowsFloat8(host), try gpu.quantizeRowsFloat8(device))
+        #expect(try qc.values.toBytes() == qg.values.toBytes())
+        for dtype in [DType.bfloat16, .float16, .float32] {
+            #expect(try cpu.dequantizeRows(qc, dtype: dtype).toBytes() == gpu.dequantizeRows(qg, dtype: dtype).toBytes(),
+                    "fp8 widened to \(dtype)")
+        }
+    }
+
+    /// The int8 layer, and the FP8 layer with widening forced (`ZIMAGE_FP8_WIDEN=1`'s path), on the
+    /// GPU against the CPU's: the dense product of the widened weight (bf16 GEMMs: within 1e-2).
+    @Test(arguments: [LinearWeightFormat.int8, .float8])
+    func widenedLinearLayersMatchTheReference(_ format: LinearWeightFormat) throws {
+        let gpu = try #require(GPUForTests.backend)
+        gpu.forcesFloat8Widening = true
+        defer { gpu.forcesFloat8Widening = false }
+        let (x, gx) = try pair([100, 1024], .bfloat16, seed: 36), (w, gw) = try pair([768, 1024], .bfloat16, seed: 37, scale: 0.03)
+        let (b, gb) = try pair([768], .bfloat16, seed: 38)
+        let (weight, deviceWeight) = (try LinearWeight(w, format: format), try LinearWeight(gw, format: format))
+        let activation = try deviceWeight.prepare(gx)
+        guard case .dense = activation else { Issue.record("a widened \(format) layer quantised its input"); return }
+        let widened: Tensor
+        switch weight {
+        case .int8(let rows): widened = try cpu.dequantizeRows(rows, dtype: .bfloat16)
+        case .float8(let rows): widened = try cpu.dequantizeRows(rows, dtype: .bfloat16)
+        case .dense: Issue.record("not quantised"); return
+        }
+        let reference = try x.linear(widened, bias: b)
+        let result = try deviceWeight.apply(activation, bias: gb)
+        #expect(result.shape == [100, 768])
+        #expect(try relativeError(result, reference) < 1e-2)
+    }
 }

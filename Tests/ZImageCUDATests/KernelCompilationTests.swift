@@ -28,7 +28,7 @@ enum NVRTCForTests {
         #expect(cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]))
         let text = String(decoding: cubin, as: UTF8.self)
         for name in CUDAKernels.entryPoints { #expect(text.contains(name), "\(name) missing from the CUBIN") }
-        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3 + 22)
+        #expect(CUDAKernels.entryPoints.count == 3 * 9 + 6 + 4 * 3 + 22 + 7)   // + 7: weight_formats.cu (int8, widening)
     }
 
     @Test(.enabled(if: NVRTCForTests.available))

@@ -6,16 +6,17 @@ import ZImageTensor
 import ZImageTestSupport
 import ZImageWeights
 
-/// `--precision fp8` holds the projections once: the dense weights are dropped after quantising,
-/// the images are those of an FP8 transformer that kept them, and a LoRA merges into the dense
-/// weights read again from the file (the same images as a merge into kept weights).
+/// `--precision fp8` and `int8` hold the projections once: the dense weights are dropped after
+/// quantising, the images are those of a quantised transformer that kept them, and a LoRA merges
+/// into the dense weights read again from the file (the same images as a merge into kept weights).
 @Suite(.serialized) struct Float8WeightsTests {
-    static func pipelines() throws -> (lean: ZImagePipeline, kept: ZImagePipeline) {
-        let lean = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .float8)
+    static func pipelines(_ precision: Precision) throws -> (lean: ZImagePipeline, kept: ZImagePipeline) {
+        let lean = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: precision)
         let weights = try ModelDirectory(path: Fixtures.tinyModel).weights(of: "transformer")
         let transformer = try ZImageTransformer(configuration: lean.baseTransformer.configuration, weights: weights,
-                                                backend: lean.backend, dtype: .bfloat16, linearFormat: .float8)
-        let kept = ZImagePipeline(backend: lean.backend, precision: .float8, tokenizer: lean.tokenizer,
+                                                backend: lean.backend, dtype: .bfloat16,
+                                                linearFormat: precision.transformerLinearFormat)
+        let kept = ZImagePipeline(backend: lean.backend, precision: precision, tokenizer: lean.tokenizer,
                                   textEncoder: try #require(lean.textEncoder), transformer: transformer, decoder: lean.decoder,
                                   shift: lean.shift, modelName: lean.modelName)
         return (lean, kept)
@@ -27,8 +28,11 @@ import ZImageWeights
         return try #require(pipeline.generate(p).first).image.pixels
     }
 
-    @Test func theDenseProjectionWeightsAreDroppedAndTheImageIsUnchanged() throws {
-        let (lean, kept) = try Self.pipelines()
+    @Test(arguments: [Precision.float8, .int8])
+    func theDenseProjectionWeightsAreDroppedAndTheImageIsUnchanged(_ precision: Precision) throws {
+        let (lean, kept) = try Self.pipelines(precision)
+        #expect(lean.baseTransformer.linearFormat == precision.linearFormat)
+        #expect(lean.textEncoder?.linearFormat == precision.linearFormat)
         let keys = ZImageTransformer.float8Keys(lean.baseTransformer.configuration)
         #expect(!lean.baseTransformer.hasDenseWeights && kept.baseTransformer.hasDenseWeights)
         #expect(keys.allSatisfy { lean.baseTransformer.parameters.tensors[$0] == nil })
@@ -38,8 +42,9 @@ import ZImageWeights
         #expect(try Self.image(lean) == Self.image(kept))
     }
 
-    @Test func aLoRAMergesIntoWeightsReadAgain() throws {
-        let (lean, kept) = try Self.pipelines()
+    @Test(arguments: [Precision.float8, .int8])
+    func aLoRAMergesIntoWeightsReadAgain(_ precision: Precision) throws {
+        let (lean, kept) = try Self.pipelines(precision)
         let lora = try WeightedLoRA(LoRAFile(path: Fixtures.path("lora/kohya.safetensors")), strength: 0.8)
         #expect(throws: LoRAError.self) { try lean.baseTransformer.merging([lora]) }
         let before = try Self.image(lean)
@@ -51,5 +56,37 @@ import ZImageWeights
         #expect(!lean.transformer.hasDenseWeights, "the merged FP8 transformer holds its projections once too")
         try lean.useLoRAs([])
         #expect(try Self.image(lean) == before)
+    }
+}
+
+/// `--text-encoder-precision`: the encoder's projections stored apart from the DiT's, in the same
+/// activation dtype; a quantised encoder's image stays close to the bf16 encoder's.
+@Suite(.serialized) struct TextEncoderPrecisionTests {
+    @Test func theEncoderFormatFollowsOrOverridesThePrecision() throws {
+        #expect(try Precision.int8.textEncoderLinearFormat() == .int8)
+        #expect(try Precision.float8.textEncoderLinearFormat(.bfloat16) == .dense)
+        #expect(try Precision.bfloat16.textEncoderLinearFormat(.int8) == .int8)
+        #expect(throws: GenerationError.self) { try Precision.float32.textEncoderLinearFormat(.int8) }
+        #expect(throws: GenerationError.self) { try Precision.bfloat16.textEncoderLinearFormat(.float16) }
+        let pipeline = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .int8,
+                                          textEncoderPrecision: .bfloat16)
+        #expect(pipeline.textEncoder?.linearFormat == .dense && pipeline.baseTransformer.linearFormat == .int8)
+        #expect(throws: GenerationError.self) {
+            try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .float32,
+                               textEncoderPrecision: .float8)
+        }
+    }
+
+    @Test(arguments: [Precision.float8, .int8])
+    func aQuantisedEncodersFeaturesStayCloseToBF16s(_ precision: Precision) throws {
+        let dense = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .bfloat16)
+        let quantised = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(), precision: .bfloat16,
+                                           textEncoderPrecision: precision)
+        let reference = try dense.encodePrompt("a red fox in the snow").features
+        let features = try quantised.encodePrompt("a red fox in the snow").features
+        // The f32 parity tests bound the exact loss (WeightFormatParityTests); here, that the
+        // override reaches the encoder and costs what its format costs: int8 ~1e-2, fp8 ~7e-2.
+        let error = try relativeError(features, reference)
+        #expect(error > 0 && error < (precision == .int8 ? 3e-2 : 1.5e-1), "\(precision): \(error)")
     }
 }

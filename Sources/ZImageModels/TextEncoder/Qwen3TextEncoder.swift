@@ -13,6 +13,9 @@ public final class Qwen3TextEncoder {
     public let configuration: Qwen3Configuration
     /// Number of layers run (and loaded): all but the last.
     public let layerCount: Int
+    /// How the attention and MLP projections (q, k, v, o, gate, up, down) hold their weights; the
+    /// embedding and the norms stay dense.
+    public let linearFormat: LinearWeightFormat
     private let modules: Modules<LoadedParameters>
     /// The token embeddings: on the device, or gathered per prompt from the mapped file.
     private let embedding: TokenEmbedding
@@ -27,13 +30,15 @@ public final class Qwen3TextEncoder {
         let embedTokens: Source.Value?
         let layers: [Layer<Source>]
 
-        /// The embeddings and layers `0 ..< num_hidden_layers − 1` (without the embeddings when
-        /// they stay on the host, without the layers when they stream).
-        init(_ source: Source, _ c: Qwen3Configuration, embedding: Bool = true, layers hasLayers: Bool = true)
-            throws(Source.Failure) {
+        /// The embeddings and layers `0 ..< num_hidden_layers − 1`, projections held as `linearFormat`
+        /// (without the embeddings when they stay on the host, without the layers when they stream).
+        init(_ source: Source, _ c: Qwen3Configuration, linearFormat: LinearWeightFormat, embedding: Bool = true,
+             layers hasLayers: Bool = true) throws(Source.Failure) {
             embedTokens = embedding ? try source.tensor(Qwen3TextEncoder.embeddingKey, shape: [c.vocabSize, c.hiddenSize]) : nil
             var layers: [Layer<Source>] = []
-            for i in 0..<(hasLayers ? max(c.numHiddenLayers - 1, 0) : 0) { layers.append(try Layer(source, i, c)) }
+            for i in 0..<(hasLayers ? max(c.numHiddenLayers - 1, 0) : 0) {
+                layers.append(try Layer(source, i, c, linearFormat: linearFormat))
+            }
             self.layers = layers
         }
     }
@@ -47,54 +52,65 @@ public final class Qwen3TextEncoder {
         let qNorm: RMSNorm<Source>, kNorm: RMSNorm<Source>
         let gate: Linear<Source>, up: Linear<Source>, down: Linear<Source>
 
-        /// Layer `index` (keys `model.layers.<index>.`).
-        init(_ source: Source, _ index: Int, _ c: Qwen3Configuration) throws(Source.Failure) {
+        /// Layer `index` (keys `model.layers.<index>.`), projections held as `f`.
+        init(_ source: Source, _ index: Int, _ c: Qwen3Configuration, linearFormat f: LinearWeightFormat)
+            throws(Source.Failure) {
             let prefix = "model.layers.\(index)."
             let d = c.hiddenSize, hd = c.resolvedHeadDim, eps = Float(c.rmsNormEps)
-            let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, f = c.intermediateSize
+            let queries = c.numAttentionHeads * hd, keys = c.numKeyValueHeads * hd, ffn = c.intermediateSize
             inputNorm = try RMSNorm(source, prefix + "input_layernorm", dimension: d, eps: eps)
             postAttentionNorm = try RMSNorm(source, prefix + "post_attention_layernorm", dimension: d, eps: eps)
-            q = try Linear(source, prefix + "self_attn.q_proj", input: d, output: queries)
-            k = try Linear(source, prefix + "self_attn.k_proj", input: d, output: keys)
-            v = try Linear(source, prefix + "self_attn.v_proj", input: d, output: keys)
-            o = try Linear(source, prefix + "self_attn.o_proj", input: queries, output: d)
+            q = try Linear(source, prefix + "self_attn.q_proj", input: d, output: queries, format: f)
+            k = try Linear(source, prefix + "self_attn.k_proj", input: d, output: keys, format: f)
+            v = try Linear(source, prefix + "self_attn.v_proj", input: d, output: keys, format: f)
+            o = try Linear(source, prefix + "self_attn.o_proj", input: queries, output: d, format: f)
             qNorm = try RMSNorm(source, prefix + "self_attn.q_norm", dimension: hd, eps: eps)
             kNorm = try RMSNorm(source, prefix + "self_attn.k_norm", dimension: hd, eps: eps)
-            gate = try Linear(source, prefix + "mlp.gate_proj", input: d, output: f)
-            up = try Linear(source, prefix + "mlp.up_proj", input: d, output: f)
-            down = try Linear(source, prefix + "mlp.down_proj", input: f, output: d)
+            gate = try Linear(source, prefix + "mlp.gate_proj", input: d, output: ffn, format: f)
+            up = try Linear(source, prefix + "mlp.up_proj", input: d, output: ffn, format: f)
+            down = try Linear(source, prefix + "mlp.down_proj", input: ffn, output: d, format: f)
         }
     }
 
     /// The parameters loaded, as the layers declare them: embeddings and layers
     /// `0 ..< num_hidden_layers − 1`; the last layer, the final norm and the head are ignored.
-    public static func parameterSpec(_ c: Qwen3Configuration) -> ParameterSpec {
+    /// `linearFormat` marks the projections held quantised (`ParameterSpec.formats`).
+    public static func parameterSpec(_ c: Qwen3Configuration,
+                                     linearFormat: LinearWeightFormat = .dense) -> ParameterSpec {
         let declarations = ParameterDeclarations()
-        _ = Modules(declarations, c)
+        _ = Modules(declarations, c, linearFormat: linearFormat)
         return declarations.spec(ignoring: ["model.layers.\(c.numHiddenLayers - 1).", "model.norm.", "lm_head."])
     }
 
     /// Loads the encoder from a checkpoint, verified against `parameterSpec`. `dtype` converts the
     /// weights at load (nil keeps the stored dtype; the CPU backend computes on bf16 weights directly).
+    /// With a quantised `linearFormat` (`.float8`, `.int8`) each projection is uploaded dense,
+    /// quantised and let go before the next is read, so the device never holds the dense encoder;
+    /// the embedding and the norms stay dense.
     ///
     /// `embeddingOnHost` leaves the token-embedding table in the file (a prompt's rows are read and
     /// uploaded; not for fp8/GGUF-encoded tables, which load as usual); `streamsLayers` keeps the
     /// layers in host memory, two on the device at a time (`StreamedLayers`).
     public init(configuration: Qwen3Configuration, weights: WeightSet, backend: any Backend, dtype: DType? = nil,
-                embeddingOnHost: Bool = false, streamsLayers: Bool = false) throws {
+                linearFormat: LinearWeightFormat = .dense, embeddingOnHost: Bool = false,
+                streamsLayers: Bool = false) throws {
         guard configuration.numHiddenLayers >= 2 else {
             throw WeightLoadingError.malformedJSON(path: "text_encoder/config.json", detail: "needs at least 2 layers")
         }
         self.configuration = configuration
         self.layerCount = configuration.numHiddenLayers - 1
         self.backend = backend
-        let spec = Self.parameterSpec(configuration)
+        self.linearFormat = linearFormat
+        let spec = Self.parameterSpec(configuration, linearFormat: linearFormat)
         let canonical = try Self.canonicalKeys(weights, spec: spec)
         try spec.verify(canonical, component: "text_encoder")
+        // Each tensor read as its layer asks for it; a quantised projection's dense upload is
+        // released once `LinearWeight` holds its rows.
         let fetch = { (key: String) in try canonical.tensor(key, on: backend, as: dtype) }
         let source = LoadedParameters(component: "text_encoder", fetch: fetch)
         let hostTable = try embeddingOnHost ? canonical.plainBytes(Self.embeddingKey) : nil
-        modules = try Modules(source, configuration, embedding: hostTable == nil, layers: !streamsLayers)
+        modules = try Modules(source, configuration, linearFormat: linearFormat, embedding: hostTable == nil,
+                              layers: !streamsLayers)
         if let hostTable {
             embedding = .host(bytes: hostTable.bytes, info: hostTable.info, file: hostTable.file, dtype: dtype)
         } else if let table = modules.embedTokens {
@@ -104,8 +120,9 @@ public final class Qwen3TextEncoder {
                                                    expected: [configuration.vocabSize, configuration.hiddenSize], found: [])
         }
         streamedLayers = try streamsLayers
-            ? StreamedLayers(count: configuration.numHiddenLayers - 1, backend: backend, component: "text_encoder", fetch: fetch) { index, source in
-                try Layer(source, index, configuration)
+            ? StreamedLayers(count: configuration.numHiddenLayers - 1, backend: backend, component: "text_encoder",
+                             fetch: fetch) { index, source in
+                try Layer(source, index, configuration, linearFormat: linearFormat)
             }
             : nil
     }
@@ -138,7 +155,8 @@ public final class Qwen3TextEncoder {
         var h = try embedding.rows(ids, backend: backend).cast(to: activationDType)
         for index in 0..<layerCount {
             let layer = try streamedLayers?.layer(index) ?? modules.layers[index]
-            let x = try layer.inputNorm(h)
+            // One activation (quantised once for FP8) serves q, k and v, another gate and up.
+            let x = try layer.q.prepare(layer.inputNorm(h))
             let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)
             let k = try layer.kNorm(layer.k(x).reshaped([1, length, c.numKeyValueHeads, hd]))
@@ -146,7 +164,7 @@ public final class Qwen3TextEncoder {
             let v = try layer.v(x).reshaped([1, length, c.numKeyValueHeads, hd])
             let attention = try q.attention(key: k, value: v, causal: true).reshaped([length, c.numAttentionHeads * hd])
             h = try h + layer.o(attention)
-            let y = try layer.postAttentionNorm(h)
+            let y = try layer.gate.prepare(layer.postAttentionNorm(h))
             h = try h + layer.down(layer.gate(y).silu() * layer.up(y))
         }
         // Streamed layers' slots go back until the next prompt (the encoder runs once per prompt).

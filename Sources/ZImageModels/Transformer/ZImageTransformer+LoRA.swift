@@ -8,7 +8,8 @@ extension ZImageTransformer {
     public func merging(_ loras: [WeightedLoRA]) throws -> ZImageTransformer {
         guard !loras.isEmpty else { return self }
         guard hasDenseWeights else {
-            throw LoRAError.unsupported(file: loras[0].lora.path, detail: "this FP8 transformer dropped its dense "
+            throw LoRAError.unsupported(file: loras[0].lora.path,
+                                        detail: "this \(linearFormat.rawValue) transformer dropped its dense "
                 + "weights; merge into weights read again (ZImagePipeline.useLoRAs) or use --precision bf16")
         }
         return try ZImageTransformer(configuration: configuration,

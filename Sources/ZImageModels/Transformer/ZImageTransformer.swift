@@ -11,7 +11,7 @@ import ZImageWeights
 /// embedder and context refiner once, and every step reuses the result.
 public final class ZImageTransformer {
     public let configuration: ZImageTransformerConfiguration
-    /// How the image-token blocks' projections hold their weights (dense, or FP8).
+    /// How the image-token blocks' projections hold their weights (dense, FP8 or int8).
     public let linearFormat: LinearWeightFormat
     /// The tensors the layers were built from, by diffusers key (without the FP8 projections'
     /// dense weights when `hasDenseWeights` is false).
@@ -128,7 +128,7 @@ public final class ZImageTransformer {
                 linearFormat: LinearWeightFormat = .dense, keepsDenseWeights: Bool = true) throws {
         try Self.checkSupported(c)
         configuration = c
-        let drops = linearFormat == .float8 && !keepsDenseWeights
+        let drops = linearFormat != .dense && !keepsDenseWeights
         let quantised = drops ? Set(Self.float8Keys(c)) : []
         parameters = drops ? ParameterStore(component: store.component,
                                             tensors: store.tensors.filter { !quantised.contains($0.key) }) : store
@@ -140,15 +140,22 @@ public final class ZImageTransformer {
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
-    /// The FP8 transformer read straight from `weights` (verified against `parameterSpec` first):
-    /// each projection is uploaded dense, quantised and let go before the next is read, so the
-    /// device never holds the dense transformer (`keepsDenseWeights: false` after a full load
-    /// holds it all at once first). `parameters` keeps the weights FP8 does not quantise.
-    public init(configuration c: ZImageTransformerConfiguration, float8From weights: WeightSet, backend: any Backend,
-                dtype: DType?) throws {
+    /// The FP8 transformer read straight from `weights` (see `init(configuration:quantisedFrom:…)`).
+    public convenience init(configuration c: ZImageTransformerConfiguration, float8From weights: WeightSet,
+                            backend: any Backend, dtype: DType?) throws {
+        try self.init(configuration: c, quantisedFrom: weights, linearFormat: .float8, backend: backend, dtype: dtype)
+    }
+
+    /// The quantised (`linearFormat` `.float8` or `.int8`) transformer read straight from `weights`
+    /// (verified against `parameterSpec` first): each projection is uploaded dense, quantised and
+    /// let go before the next is read, so the device never holds the dense transformer
+    /// (`keepsDenseWeights: false` after a full load holds it all at once first). `parameters`
+    /// keeps the weights the format does not quantise.
+    public init(configuration c: ZImageTransformerConfiguration, quantisedFrom weights: WeightSet,
+                linearFormat: LinearWeightFormat, backend: any Backend, dtype: DType?) throws {
         try Self.checkSupported(c)
         try Self.parameterSpec(c).verify(weights, component: "transformer")
-        let quantised = Set(Self.float8Keys(c))
+        let quantised = linearFormat == .dense ? Set<String>() : Set(Self.float8Keys(c))
         final class Kept { var tensors: [String: Tensor] = [:] }
         let kept = Kept()
         let source = LoadedParameters(component: "transformer") { key in
@@ -157,12 +164,12 @@ public final class ZImageTransformer {
             return tensor
         }
         configuration = c
-        modules = try Modules(source, c, linearFormat: .float8)
+        modules = try Modules(source, c, linearFormat: linearFormat)
         streamedBlocks = nil
         streamedCaptionRefiner = nil
         parameters = ParameterStore(component: "transformer", tensors: kept.tensors)
-        hasDenseWeights = false
-        linearFormat = .float8
+        hasDenseWeights = linearFormat == .dense
+        self.linearFormat = linearFormat
         rope = ZImageRoPE(theta: c.ropeTheta, axesDims: c.axesDims, axesLens: c.axesLens)
     }
 
@@ -227,8 +234,8 @@ public final class ZImageTransformer {
         return index < refiners ? modules.noiseRefiner[index] : modules.layers[index - refiners]
     }
 
-    /// The weights FP8 quantises: the attention and feed-forward projections of the image-token
-    /// blocks (noise refiner, main layers).
+    /// The weights FP8 and int8 quantise: the attention and feed-forward projections of the
+    /// image-token blocks (noise refiner, main layers).
     public static func float8Keys(_ c: ZImageTransformerConfiguration) -> [String] {
         let blocks = (0..<c.nRefinerLayers).map { "noise_refiner.\($0)." } + (0..<c.nLayers).map { "layers.\($0)." }
         let projections = ["attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0",

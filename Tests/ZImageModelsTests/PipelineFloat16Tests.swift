@@ -22,10 +22,9 @@ import ZImageTestSupport
                        shift: base.shift, modelName: base.modelName)
     }
 
-    /// Largest pixel difference, and the share of pixels more than 1 level apart.
-    static func difference(_ a: [UInt8], _ b: [UInt8]) -> (worst: Int, overOne: Double) {
-        let differences = zip(a, b).map { abs(Int($0) - Int($1)) }
-        return (differences.max() ?? 0, Double(differences.filter { $0 > 1 }.count) / Double(max(differences.count, 1)))
+    /// The largest difference of two images' pixels, in levels.
+    static func worstDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        zip(a, b).map { abs(Int($0) - Int($1)) }.max() ?? 0
     }
 
     @Test func theFloat16ImageIsTheFloat32Image() throws {
@@ -34,9 +33,8 @@ import ZImageTestSupport
         let full = try Self.image(ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: CPUBackend(),
                                                  precision: .float32))
         #expect(half.contains { $0 != 0 }, "the float16 image is black")
-        let (worst, overOne) = Self.difference(half, full)
-        print("fp16 vs fp32 image: worst \(worst), over one \(overOne)")
-        #expect(worst <= Self.worstPixel && overOne <= Self.pixelsOverOne, "worst \(worst), \(overOne) over 1 level")
+        let worst = Self.worstDifference(half, full)
+        #expect(worst <= Self.worstPixel, "a pixel is \(worst) levels off the float32 image")
     }
 
     @Test func anOverflowingTransformerIsBlackWithoutTheGuardAndRightWithIt() throws {
@@ -52,16 +50,14 @@ import ZImageTestSupport
         let unguarded = try Self.image(Self.pipeline(half, transformer: scaledHalf))
         #expect(unguarded.allSatisfy { $0 == 0 }, "without the guard the image is not the black NaN image")
         #expect(guarded.contains { $0 != 0 }, "with the guard the image is black")
-        let (worst, overOne) = Self.difference(guarded, reference)
-        print("overflowing fp16 vs fp32 image: worst \(worst), over one \(overOne)")
-        #expect(worst <= Self.worstPixel && overOne <= Self.pixelsOverOne, "worst \(worst), \(overOne) over 1 level")
+        let worst = Self.worstDifference(guarded, reference)
+        #expect(worst <= Self.worstPixel, "a pixel is \(worst) levels off the float32 image")
     }
 
-    /// Pixel bounds: the latents differ from float32 by the transformer's float16 error
-    /// (relative ≲ √n·u ≈ 4e-3, Float16OverflowTests.bound) and the text encoder's; the VAE
-    /// runs in float32 and maps a latent error δ to about δ·(its gain) of the [−1, 1] range,
-    /// 127.5 levels per unit. With latents of RMS ≈ 1 and a unit-gain tiny VAE that is ≈ 0.5
-    /// levels typically: no pixel more than 2 levels off and at most 2 % more than 1.
-    static let worstPixel = 2
-    static let pixelsOverOne = 0.02
+    /// The pixel bound: the VAE runs in float32 for fp16, so the images differ only through the
+    /// latents, whose float16 error is the transformer's (relative ≲ √n·u ≈ 4.2e-3,
+    /// Float16OverflowTests.bound) and the text encoder's (≲ 2.8e-3). Through the tiny VAE's unit
+    /// gain that moves a pixel value in [−1, 1] by about 4e-3 of its size, below the 1/127.5 of
+    /// one level, and a change under one level moves a rounded pixel by at most 1.
+    static let worstPixel = 1
 }

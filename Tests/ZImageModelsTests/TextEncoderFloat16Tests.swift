@@ -21,14 +21,14 @@ import ZImageWeights
     init() throws {
         let model = try ModelDirectory(path: Fixtures.tinyModel)
         configuration = try ComponentConfiguration.decode(Qwen3Configuration.self, from: model.component("text_encoder"))
-        let original = try model.weights(of: "text_encoder")
+        let original = try model.weights(of: "text_encoder"), host = CPUBackend()
         let entries = try original.keys.map { key in
-            let tensor = try original.tensor(key, on: backend, as: .float32)
+            let tensor = try original.tensor(key, on: host, as: .float32)
             let scaled = key.hasSuffix("o_proj.weight") || key.hasSuffix("down_proj.weight")
             return try SafetensorsWriter.Entry(name: key, values: tensor.affine(scale: scaled ? 0x1p16 : 1).toFloats(),
                                                shape: tensor.shape)
         }
-        let path = NSTemporaryDirectory() + "zimage-te-fp16-\(ProcessInfo.processInfo.processIdentifier).safetensors"
+        let path = NSTemporaryDirectory() + "zimage-te-fp16-\(UUID().uuidString).safetensors"
         try SafetensorsWriter.write(entries, to: path)
         weights = try WeightSet(shards: [SafetensorsFile(path: path)])
         try? FileManager.default.removeItem(atPath: path)

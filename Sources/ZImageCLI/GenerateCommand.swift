@@ -123,7 +123,7 @@ public struct GenerateCommand: ParsableCommand {
             note("plan: \(decision.reason)")
             let plan = try RunPlanning.require(decision)
             if plan.tiledDecode { parameters.tiledDecode = true }
-            if plan.weights == .fp8 { precision = .float8 }
+            precision = RunPlanning.precision(plan, from: precision)
             placement = RunPlanning.placement(plan)
             if let budget = decision.budgetBytes { backend.limitDeviceMemory(toBytes: budget) }
         }
@@ -204,7 +204,7 @@ public struct GenerateCommand: ParsableCommand {
     /// The planner knows no int8 yet: `int8` is planned as bf16 (more memory than it takes).
     static func weights(_ choice: PrecisionChoice, _ resolved: Precision) -> WeightFormat? {
         guard case .fixed = choice else { return nil }
-        return resolved == .float8 ? .fp8 : .bf16
+        return RunPlanning.weights(resolved)
     }
 
     private func note(_ text: String) {

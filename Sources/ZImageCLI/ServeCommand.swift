@@ -144,7 +144,7 @@ public struct ServeCommand: AsyncParsableCommand {
             if let decision {
                 Logger(label: "zimage").info("plan \(device): \(decision.reason)")
                 let plan = try RunPlanning.require(decision)
-                if plan.weights == .fp8 { precision = .float8 }
+                precision = RunPlanning.precision(plan, from: precision)
                 request.weights = plan.weights
                 placement = RunPlanning.placement(plan)
                 loadedMode = plan.mode

@@ -92,6 +92,25 @@ enum RunPlanning {
         return decision
     }
 
+    /// The planner's name for a precision's weight storage (fp32/fp16 plan as bf16: the same bytes or fewer).
+    static func weights(_ precision: Precision) -> WeightFormat {
+        switch precision {
+        case .float8: .fp8
+        case .int8: .int8
+        case .float32, .bfloat16, .float16: .bf16
+        }
+    }
+
+    /// The precision that runs `plan`'s weights (`current` where they agree, so fp16 stays fp16).
+    static func precision(_ plan: Plan, from current: Precision) -> Precision {
+        guard weights(current) != plan.weights else { return current }
+        switch plan.weights {
+        case .bf16: return .bfloat16
+        case .fp8: return .float8
+        case .int8: return .int8
+        }
+    }
+
     /// Where the pipeline puts its weights to follow `plan`.
     static func placement(_ plan: Plan) -> ComponentPlacement {
         let settings = plan.settings

@@ -46,7 +46,7 @@ extension ZImagePipeline {
             throw GenerationError.modelNotSupported("this VAE file has no encoder (diffusers names), needed for img2img")
         }
         backend.beginStage("vae encode")
-        let moments = try encoder.moments(pixels(image).cast(to: precision.dtype)).toFloats()
+        let moments = try encoder.moments(pixels(image).cast(to: precision.autoencoderDType)).toFloats()
         let half = moments.count / 2
         let epsilon = generator.randn(count: half)
         let (shift, scale) = (Float(encoder.configuration.shiftFactor ?? 0), Float(encoder.configuration.scalingFactor))

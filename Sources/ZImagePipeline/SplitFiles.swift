@@ -113,14 +113,15 @@ extension ZImagePipeline {
                                         dtype: weightDType, linearFormat: precision.transformerLinearFormat)
         }
         let vaeWeights = try SplitFiles.naming(files.vae) { try SplitFiles.autoencoderWeights(files.vae) }
+        let vaeDType = precision.autoencoderWeightDType(weightDType)
         let decoder = try SplitFiles.naming(files.vae) {
             try VAEDecoder(configuration: configurations.autoencoder, weights: vaeWeights, backend: backend,
-                           dtype: weightDType)
+                           dtype: vaeDType)
         }
         let encoder = try SplitFiles.naming(files.vae) {
             try VAEEncoder.isPresent(in: vaeWeights)
                 ? VAEEncoder(configuration: configurations.autoencoder, weights: vaeWeights, backend: backend,
-                             dtype: weightDType)
+                             dtype: vaeDType)
                 : nil
         }
         self.init(backend: backend, precision: precision, tokenizer: tokenizer, textEncoder: textEncoder,

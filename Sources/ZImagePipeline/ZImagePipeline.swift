@@ -52,6 +52,15 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         }
         return textEncoder.linearFormat
     }
+
+    /// The VAE's dtype (weights and activations): float32 for fp16, as the VAE config's
+    /// `force_upcast` asks and ComfyUI does on cards without bf16 (docs/notes/fp16.md).
+    public var autoencoderDType: DType { self == .float16 ? .float32 : dtype }
+
+    /// The dtype the VAE's weights load in, given the other components' (`nil`: as stored).
+    public func autoencoderWeightDType(_ weightDType: DType?) -> DType? {
+        self == .float16 ? .float32 : weightDType
+    }
 }
 
 /// Progress of a running generation.
@@ -199,9 +208,10 @@ public final class ZImagePipeline {
         let vaeConfiguration = try ComponentConfiguration.decode(AutoencoderConfiguration.self,
                                                                  from: model.component("vae"))
         let vaeWeights = try model.weights(of: "vae")
-        decoder = try VAEDecoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
+        let vaeDType = precision.autoencoderWeightDType(weightDType)
+        decoder = try VAEDecoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: vaeDType)
         encoder = VAEEncoder.isPresent(in: vaeWeights)
-            ? try VAEEncoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: weightDType)
+            ? try VAEEncoder(configuration: vaeConfiguration, weights: vaeWeights, backend: backend, dtype: vaeDType)
             : nil
         lap("VAE")
         tokenizer = try tokenizerLoad.result()
@@ -350,7 +360,7 @@ public final class ZImagePipeline {
     /// reference post-processes: (x/2 + 0.5) clamped to [0, 1], ×255, rounded half to even.
     public func decode(_ latents: Tensor, tiled: Bool = false) throws -> RGBImage {
         backend.beginStage("vae")
-        let z = try decoder.decoderInput(latents: latents.cast(to: precision.dtype))
+        let z = try decoder.decoderInput(latents: latents.cast(to: precision.autoencoderDType))
         let (channels, height, width) = (z.shape[0], z.shape[2], z.shape[3])
         let batched = try z.reshaped([1, channels, height, width])
         let pixels = try (tiled ? TiledDecoding.decode(batched, decoder: decoder) : decoder.decode(batched))

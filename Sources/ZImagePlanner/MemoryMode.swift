@@ -59,10 +59,13 @@ public struct EngineCapabilities: Sendable, Equatable, Codable {
         self.fp8StorageWithoutFP8Cores = fp8StorageWithoutFP8Cores
     }
 
-    /// This build: resident and sequential plans and tiled decode, bf16 and FP8 (holding its
-    /// projections once; a LoRA re-reads the dense weights to merge). Text-encoder streaming, block
-    /// streaming and int8 are planned (for `zimage advise`) but refused until the lead flips them.
-    public static let current = EngineCapabilities(sequentialComponents: true, fp8WithoutDenseCopy: true)
+    /// This build: every mode (text-encoder and block streaming measured on the H200:
+    /// bench/results/2026-12-01-h200-streaming.json), tiled decode, bf16, FP8 and int8 with the
+    /// text encoder quantised too, the embedding table on the host; FP8 holds its projections once.
+    /// Not yet: FP8 storage widened on cards without FP8 tensor cores (the planner's cost of it).
+    public static let current = EngineCapabilities(sequentialComponents: true, textEncoderStreaming: true,
+                                                   blockStreaming: true, int8Weights: true, quantisedTextEncoder: true,
+                                                   textEmbeddingOnHost: true, fp8WithoutDenseCopy: true)
     /// The engine the H200 calibration runs were made with (FP8 kept the dense copies then; the
     /// token embedding was on the device).
     public static let calibrationRuns = EngineCapabilities(sequentialComponents: false, fp8WithoutDenseCopy: false)

@@ -45,7 +45,8 @@ extension FusedReference {
         var bytes = [UInt8](repeating: 0, count: plane * 3)
         for channel in 0..<3 {
             for index in 0..<plane {
-                let scaled = min(max(values[channel * plane + index] / 2 + 0.5, 0), 1)
+                // Float.maximum, as the kernel's fmaxf: a NaN pixel (an overflowed run) is 0, not a trap.
+                let scaled = min(Float.maximum(values[channel * plane + index] / 2 + 0.5, 0), 1)
                 bytes[index * 3 + channel] = UInt8((scaled * 255).rounded(.toNearestOrEven))
             }
         }

@@ -16,6 +16,10 @@ public final class Qwen3TextEncoder {
     /// How the attention and MLP projections (q, k, v, o, gate, up, down) hold their weights; the
     /// embedding and the norms stay dense.
     public let linearFormat: LinearWeightFormat
+    /// Whether float16 activations keep the residual stream in float32, with the two
+    /// projections that write it (`o_proj`, `down_proj`) and the SwiGLU product in float32
+    /// (docs/notes/fp16.md). On by default; off only to show what it prevents (tests).
+    public var guardsFloat16Overflow = true
     private let modules: Modules<LoadedParameters>
     /// The token embeddings: on the device, or gathered per prompt from the mapped file.
     private let embedding: TokenEmbedding
@@ -147,25 +151,28 @@ public final class Qwen3TextEncoder {
         }
     }
 
-    /// `hidden_states[-2]` for one sequence of token ids: `[L, hidden]` in `activationDType`.
+    /// `hidden_states[-2]` for one sequence of token ids: `[L, hidden]` in `activationDType`
+    /// (float32 for guarded float16: the stream may hold values past float16's range).
     public func encode(ids: [Int32], activationDType: DType = .float32) throws -> Tensor {
         guard !ids.isEmpty else { throw TensorError.invalidArgument(op: "text encoder", detail: "no tokens") }
         let c = configuration, length = ids.count, hd = c.resolvedHeadDim
         let (cos, sin) = try ropeTables(length: length, backend: backend)
-        var h = try embedding.rows(ids, backend: backend).cast(to: activationDType)
+        // Guarded float16: the stream (and what writes it) in float32, the norms' outputs rounded to float16.
+        let stream = activationDType == .float16 && guardsFloat16Overflow ? DType.float32 : activationDType
+        var h = try embedding.rows(ids, backend: backend).cast(to: stream)
         for index in 0..<layerCount {
             let layer = try streamedLayers?.layer(index) ?? modules.layers[index]
             // One activation (quantised once for FP8) serves q, k and v, another gate and up.
-            let x = try layer.q.prepare(layer.inputNorm(h))
+            let x = try layer.q.prepare(layer.inputNorm(h).cast(to: activationDType))
             let q = try layer.qNorm(layer.q(x).reshaped([1, length, c.numAttentionHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)
             let k = try layer.kNorm(layer.k(x).reshaped([1, length, c.numKeyValueHeads, hd]))
                 .rope(cos: cos, sin: sin, layout: .splitHalves)
             let v = try layer.v(x).reshaped([1, length, c.numKeyValueHeads, hd])
             let attention = try q.attention(key: k, value: v, causal: true).reshaped([length, c.numAttentionHeads * hd])
-            h = try h + layer.o(attention)
-            let y = try layer.gate.prepare(layer.postAttentionNorm(h))
-            h = try h + layer.down(layer.gate(y).silu() * layer.up(y))
+            h = try h + layer.o(attention.cast(to: stream))
+            let y = try layer.gate.prepare(layer.postAttentionNorm(h).cast(to: activationDType))
+            h = try h + layer.down(layer.gate(y).cast(to: stream).silu() * layer.up(y))
         }
         // Streamed layers' slots go back until the next prompt (the encoder runs once per prompt).
         try streamedLayers?.releaseSlots()

@@ -19,6 +19,10 @@ public final class ZImageTransformer {
     /// Whether `parameters` holds every dense weight (LoRA merges start from them); false for an
     /// FP8 transformer built with `keepsDenseWeights: false`, which then holds its projections once.
     public let hasDenseWeights: Bool
+    /// Whether float16 activations keep the residual streams, embedders and modulations in
+    /// float32 and bound what reaches float16 (docs/notes/fp16.md). On by default; off only to
+    /// show what it prevents (tests). bf16 and f32 runs never read it.
+    public var guardsFloat16Overflow = true
     static let sequenceMultiple = 32
     /// Sinusoid frequencies of the timestep embedding (a cos and a sin each).
     static let timestepFrequencies = 128
@@ -277,6 +281,13 @@ public final class ZImageTransformer {
         public let length: Int
         public var paddedLength: Int { tokens.shape[0] }
         let cos: Tensor, sin: Tensor
+        /// The projections' dtype; `tokens` (the stream) is float32 instead when float16 is guarded.
+        let activationDType: DType
+    }
+
+    /// The dtype of the residual streams for `activationDType`: float32 for guarded float16.
+    func streamDType(for activationDType: DType) -> DType {
+        activationDType == .float16 && guardsFloat16Overflow ? .float32 : activationDType
     }
 
     /// Embeds caption features `[L, cap_feat_dim]`, pads them with the learned pad token to a
@@ -288,16 +299,17 @@ public final class ZImageTransformer {
         }
         features.backend.beginStage("caption")
         let length = features.shape[0], paddedLength = Self.padded(length)
-        var tokens = try modules.captionLinear(modules.captionNorm(features.cast(to: activationDType)))
-        tokens = try padRows(tokens, to: paddedLength, with: modules.captionPadToken.cast(to: activationDType))
+        let stream = streamDType(for: activationDType)
+        var tokens = try modules.captionLinear(modules.captionNorm(features.cast(to: stream)))
+        tokens = try padRows(tokens, to: paddedLength, with: modules.captionPadToken.cast(to: stream))
         let (cos, sin) = try rope.tables((0..<paddedLength).map { ($0 + 1, 0, 0) }, backend: features.backend)
         for index in 0..<configuration.nRefinerLayers {
             let block = try streamedCaptionRefiner?.layer(index) ?? modules.contextRefiner[index]
-            tokens = try block(tokens, cos: cos, sin: sin, modulation: nil)
+            tokens = try block(tokens, cos: cos, sin: sin, modulation: nil, compute: activationDType)
         }
         // A streamed refiner's slots go back until the next prompt's caption.
         try streamedCaptionRefiner?.releaseSlots()
-        return PreparedCaption(tokens: tokens, length: length, cos: cos, sin: sin)
+        return PreparedCaption(tokens: tokens, length: length, cos: cos, sin: sin, activationDType: activationDType)
     }
 
     private func padRows(_ x: Tensor, to rows: Int, with token: Tensor) throws -> Tensor {
@@ -330,7 +342,7 @@ public final class ZImageTransformer {
     /// The predicted velocity `[16, 1, H, W]` for latent `[16, 1, H, W]` at model time `t`.
     public func callAsFunction(_ latent: Tensor, t: Float, caption: PreparedCaption) throws -> Tensor {
         let c = configuration
-        let activationDType = caption.tokens.dtype
+        let activationDType = caption.activationDType, stream = caption.tokens.dtype
         let backend = latent.backend
         guard latent.shape.rank == 4, latent.shape[0] == c.inChannels, latent.shape[1] == 1,
               latent.shape[2] % c.patchSize == 0, latent.shape[3] % c.patchSize == 0 else {
@@ -339,20 +351,21 @@ public final class ZImageTransformer {
         let (height, width) = (latent.shape[2], latent.shape[3])
         let p = c.patchSize, (ht, wt) = (height / p, width / p)
         let imageTokens = ht * wt, paddedImage = Self.padded(imageTokens)
-        let conditioning = try timestepEmbedding(t, activationDType: activationDType, backend: backend)
+        let conditioning = try timestepEmbedding(t, activationDType: stream, backend: backend)
 
         // Patchify, channel fastest: [C, Ht, pH, Wt, pW] → [Ht, Wt, pH, pW, C].
-        let patches = try latent.cast(to: activationDType).reshaped([c.inChannels, ht, p, wt, p])
+        let patches = try latent.cast(to: stream).reshaped([c.inChannels, ht, p, wt, p])
             .permuted([1, 3, 2, 4, 0]).reshaped([imageTokens, c.patchFeatures])
         var x = try padRows(modules.xEmbedder(patches), to: paddedImage,
-                            with: modules.xPadToken.cast(to: activationDType))
+                            with: modules.xPadToken.cast(to: stream))
 
         let (imageCos, imageSin) = try imageRoPE(rows: ht, columns: wt, padded: paddedImage,
                                                  captionLength: caption.paddedLength, backend: backend)
 
         for index in 0..<c.nRefinerLayers {
             let block = try imageBlock(index)
-            x = try block(x, cos: imageCos, sin: imageSin, modulation: block.modulation(for: conditioning))
+            x = try block(x, cos: imageCos, sin: imageSin, modulation: block.modulation(for: conditioning),
+                          compute: activationDType)
         }
         // Unified sequence: image first, then caption.
         var unified = try Tensor.concat([x, caption.tokens], axis: 0)
@@ -360,12 +373,13 @@ public final class ZImageTransformer {
         let sin = try Tensor.concat([imageSin, caption.sin], axis: 0)
         for index in c.nRefinerLayers..<(c.nRefinerLayers + c.nLayers) {
             let block = try imageBlock(index)
-            unified = try block(unified, cos: cos, sin: sin, modulation: block.modulation(for: conditioning))
+            unified = try block(unified, cos: cos, sin: sin, modulation: block.modulation(for: conditioning),
+                                compute: activationDType)
         }
         // Final layer: LayerNorm (no affine, eps 1e-6) · (1 + Linear(SiLU(c))), then the projection.
         let scale = try modules.finalModulation(conditioning.silu()).affine(scale: 1, shift: 1)
         let image = try unified.rows(0..<imageTokens)
-        let out = try modules.finalLinear(image.layerNorm(eps: 1e-6) * scale)
+        let out = try modules.finalLinear((image.layerNorm(eps: 1e-6) * scale).cast(to: activationDType))
         // Unpatchify: [Ht, Wt, pH, pW, C] → [C, Ht, pH, Wt, pW].
         return try out.reshaped([ht, wt, p, p, c.inChannels]).permuted([4, 0, 2, 1, 3])
             .reshaped([c.inChannels, 1, height, width])

@@ -64,8 +64,13 @@ extension ZImageTransformerBlock where Source == LoadedParameters {
     }
 
     /// x `[L, dim]` (one sequence), RoPE tables `[L, head_dim/2]`. Each line is one fused Backend op
-    /// whose reference default is the composition diffusers computes (FusedReference).
-    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, modulation: Modulation?) throws -> Tensor {
+    /// whose reference default is the composition diffusers computes (FusedReference). `compute`
+    /// other than x's dtype (a float32 stream for float16) takes the float16 path (`float16Guarded`).
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, modulation: Modulation?,
+                        compute: DType? = nil) throws -> Tensor {
+        if let compute, compute != x.dtype {
+            return try float16Guarded(x, cos: cos, sin: sin, modulation: modulation, compute: compute)
+        }
         let length = x.shape[0]
         // q, k and v read the same normed input (for FP8 quantised once, by the norm's kernel).
         let input = try toQ.prepare(rmsNormOf: x, attentionNorm1, scale: modulation?.scaleAttention)

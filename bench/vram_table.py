@@ -109,7 +109,9 @@ def row(label, budget, batch, precision, rc, wall_ms, log, samples, advise):
         "predicted_peak_bytes": plan["peak_bytes"] if plan else None,
         "predicted_peak_gib": round(plan["peak_bytes"] / GIB, 3) if plan else None,
         # One process, one prompt: every image of the batch shares one new prompt.
-        "predicted_seconds_per_image": plan["seconds_per_image_new_prompt"] if plan else None,
+        # A fresh process: the first image pays the one-time setup (shared by the batch's images).
+        "predicted_seconds_per_image": (plan["seconds_per_image_new_prompt"]
+                                        + plan.get("first_image_overhead_seconds", 0) / batch) if plan else None,
         "predicted_seconds_repeated_prompt": plan["seconds_per_image"] if plan else None,
     }
     if int(rc) != 0 and not result["error"]:

@@ -78,7 +78,9 @@ public struct AdviseCommand: ParsableCommand {
         }
         if let info = try? CUDADriver.shared().devices().first {
             let (detected, note) = DetectedCard.card(info)
-            let free = (try? CUDABackend(ordinal: info.ordinal))?.deviceMemoryReport()?.driverFreeBytes
+            // The driver's count alone: a backend would start opening cuBLAS and cuDNN in the
+            // background of a process about to exit.
+            let free = (try? CUDADriver.shared().memoryInfo(ordinal: info.ordinal))?.free
             return (detected, free, note)
         }
         return (DetectedCard.cpu(), nil, nil)

@@ -126,6 +126,19 @@ public final class CUDADriver: @unchecked Sendable {
         return Int(value)
     }
 
+    /// Free and total memory of GPU `ordinal` (its primary context made current; no stream, no
+    /// libraries opened): what a planner reads without starting a backend.
+    public func memoryInfo(ordinal: Int) throws -> (free: Int, total: Int) {
+        var handle: Int32 = 0
+        try check(cuDeviceGet(&handle, Int32(ordinal)), "cuDeviceGet")
+        var context: OpaquePointer?
+        try check(cuDevicePrimaryCtxRetain(&context, handle), "cuDevicePrimaryCtxRetain")
+        try check(cuCtxSetCurrent(context), "cuCtxSetCurrent")
+        var free = 0, total = 0
+        try check(cuMemGetInfo(&free, &total), "cuMemGetInfo")
+        return (free, total)
+    }
+
     /// Every GPU the driver sees.
     public func devices() throws -> [CUDADeviceInfo] {
         var count: Int32 = 0

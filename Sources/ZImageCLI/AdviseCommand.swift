@@ -13,8 +13,8 @@ public struct AdviseCommand: ParsableCommand {
         discussion: """
             Predictions come from a cost model: FLOPs and bytes per stage from the model's configuration and the \
             request, the card's datasheet numbers, and efficiencies fitted to our own H200 runs \
-            (docs/notes/vram-planner.md). Plans this build cannot run yet (text-encoder streaming, block \
-            streaming, int8 weights) are shown apart, as what the card could do. --json adds every plan costed \
+            (docs/notes/vram-planner.md). Plans this build cannot run yet (FP8 storage on cards without FP8 \
+            tensor cores) are shown apart, as what the card could do. --json adds every plan costed \
             and each plan's settings (text encoder resident/sequential/streamed, transformer resident/streamed, \
             weights, tiled decode).
             """
@@ -127,7 +127,7 @@ public struct AdviseCommand: ParsableCommand {
             guard let plan = d.chosen else { return d.card.backend == .cuda ? "does not fit" : "-" }
             return "\(plan.label) · \(ByteText.gib(plan.peakBytes)) · " + String(format: "%.2f s", plan.secondsPerImage)
         }
-        var lines = ["card | memory | backend | this build | with streaming and int8 (to come)"]
+        var lines = ["card | memory | backend | this build | with every planned mode"]
         for row in rows {
             let backend: String
             switch row.card.backend {

@@ -36,6 +36,10 @@ public struct Calibration: Sendable, Equatable, Codable {
     public var vaeMilliseconds = 35.92
     /// Measured seconds of one image end to end at 1024² (bf16); the rest after the stages is per-image overhead.
     public var endToEndSeconds = 0.7863
+    /// A fresh process's first image less its second (same prompt) less the text encoder:
+    /// 1.268 − 0.767 − 0.005 s (`bench/results/2026-12-01-h200-vram-table.json`, repeat-none): the
+    /// one-time cuDNN/cuBLASLt plans and the kernel module load.
+    public var firstImageOverheadSeconds = 0.496
     /// Real tokens the measured prompt had (the text encoder's cost) and caption tokens after padding.
     public var measuredPromptTokens = 20
     /// nvidia-smi peak of the unbudgeted bf16 run at 1024² (full VAE decode).
@@ -84,7 +88,8 @@ public struct Calibration: Sendable, Equatable, Codable {
         return Efficiencies(bf16: bf16, fp8: fp8, vae: vae, textEncoderBandwidth: text,
                             perImageOverheadSeconds: max(endToEndSeconds - stages, 0),
                             fixedOverheadBytes: fixed, vaeBytesPerPixel: vaeBytesPerPixel,
-                            contextBytes: contextBytes, poolCacheBytes: poolCache, workspaceBytes: workspaces)
+                            contextBytes: contextBytes, poolCacheBytes: poolCache, workspaceBytes: workspaces,
+                            firstImageOverheadSeconds: firstImageOverheadSeconds)
     }
 }
 
@@ -113,4 +118,6 @@ public struct Efficiencies: Sendable, Equatable, Codable {
     public var poolCacheBytes = 0
     /// Tensors in use beyond the weights and the modelled activations (library workspaces, tables).
     public var workspaceBytes = 0
+    /// Seconds a process's first image pays once (see `Calibration.firstImageOverheadSeconds`).
+    public var firstImageOverheadSeconds = 0.0
 }

@@ -23,9 +23,9 @@ public enum MemoryMode: String, Sendable, Codable, CaseIterable {
 
 /// What the engine of this build can follow; the planner never promises a plan it cannot run.
 ///
-/// `.current` is this build; the flags the lead flips after measuring on the GPU are
-/// `textEncoderStreaming`, `blockStreaming`, `int8Weights`, `quantisedTextEncoder` and
-/// `textEmbeddingOnHost` (each false until the engine does it and a run confirms the prediction).
+/// `.current` is this build: a flag is turned on once the engine does it and a GPU run confirms
+/// the prediction (the streaming modes, int8, the quantised text encoder and the embedding table on
+/// the host are on; FP8 storage widened on cards without FP8 tensor cores is not yet planned).
 public struct EngineCapabilities: Sendable, Equatable, Codable {
     /// Sequential components: the text encoder freed after each new prompt (`sequential`).
     public var sequentialComponents: Bool

@@ -100,7 +100,8 @@ public struct ModelShape: Sendable, Equatable, Codable {
     }
 
     /// The blocks block streaming moves through two device slots: the main layers and the noise
-    /// refiner (same shapes); the context refiner, embedders and final layer stay resident.
+    /// refiner (same shapes). The caption (context) refiner streams in both streamed modes, on the
+    /// device only while a prompt is encoded; the embedders and final layer stay resident.
     public var streamedBlocks: Int { layers + refinerLayers }
 
     /// Output rows of the image-token blocks' projections (one float32 scale each when quantised).
@@ -145,6 +146,9 @@ public struct ModelShape: Sendable, Equatable, Codable {
         let embedding = embeddingOnDevice ? 2 * textEmbeddingParameters : 0
         return (transformer, layers + embedding, 2 * vaeParameters)
     }
+
+    /// Bytes of one caption-refiner block (unmodulated, always dense bf16).
+    public var captionBlockBytes: Int { 2 * blockLinearParameters }
 
     /// Bytes of one modulated block's weights in a format (what block streaming moves per block).
     public func blockBytes(_ format: WeightFormat) -> Int {

@@ -2,8 +2,10 @@
 ///
 /// Memory: peak = fixed overhead + what stays on the device through the run + the largest stage's
 /// own bytes (text encoding, denoising, decoding). A streamed component holds two slots (its
-/// largest layer twice) instead of its layers; the text encoder's slots are counted through every
-/// stage (the pool keeps them cached once freed). Time: a streamed stage takes the larger of its
+/// largest layer twice) instead of its layers; in the streamed modes the text encoder's slots and the
+/// caption refiner are on the device only while the prompt is encoded (the engine gives them back),
+/// and under a budget the pool's cache goes back before the budget would be passed
+/// (`Plan.kept(under:)`). Time: a streamed stage takes the larger of its
 /// compute and its copies over the host link (double-buffered: the copy of layer i + 1 overlaps
 /// the compute of layer i).
 extension Planner {
@@ -36,6 +38,10 @@ extension Planner {
             transformer = weights.transformer - model.streamedBlocks * block + 2 * block
         }
         let textSlots = 2 * model.textLayerBytes(format, quantised: settings.quantisedTextEncoder)
+        // The streamed modes stream the caption refiner too; both it and the encoder's slots are
+        // on the device only while the prompt is encoded (given back after: measured, the block-
+        // streaming run's tensors peak at 1.78 GiB with them gone).
+        let captionRefiner = model.refinerLayers * model.captionBlockBytes
         switch settings.textEncoder {
         case .resident:
             return StageMemory(resident: weights.textEncoder + transformer + weights.vae, textEncoding: textActivations,
@@ -45,7 +51,8 @@ extension Planner {
             return StageMemory(resident: transformer + weights.vae, textEncoding: weights.textEncoder + textActivations,
                                denoising: ditActivations, decoding: vaeActivations)
         case .streamed:
-            return StageMemory(resident: textSlots + transformer + weights.vae, textEncoding: textActivations,
+            return StageMemory(resident: transformer - captionRefiner + weights.vae,
+                               textEncoding: max(textSlots, captionRefiner) + textActivations,
                                denoising: ditActivations, decoding: vaeActivations)
         }
     }
@@ -123,6 +130,6 @@ extension Planner {
         return Plan(weights: format, mode: mode, tiledDecode: tiled, settings: settings,
                     peakBytes: memory.peak + e.fixedOverheadBytes,
                     secondsPerImage: perImage, secondsPerImageNewPrompt: perImage + text / batch,
-                    runnable: missing.isEmpty, missing: missing)
+                    runnable: missing.isEmpty, missing: missing, firstImageOverheadSeconds: e.firstImageOverheadSeconds)
     }
 }

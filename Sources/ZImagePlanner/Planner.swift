@@ -37,6 +37,20 @@ public struct Plan: Sendable, Equatable, Codable {
     /// Whether this build's engine can run it (else `missing` says what it lacks).
     public var runnable: Bool
     public var missing: [String]
+    /// Seconds a process's first image pays once on top (cuDNN and cuBLASLt plans made, the kernel
+    /// module loaded): a one-image `generate` takes `secondsPerImageNewPrompt` plus this.
+    public var firstImageOverheadSeconds = 0.0
+
+    /// This plan under a budget of `limit` bytes: when its peak passes the limit only by the pool's
+    /// cache (freed blocks kept for reuse), the pool gives that cache back before it would pass the
+    /// limit (`CUDAMemoryPool.limitBytes`), so the run holds at most the limit; what it cannot give
+    /// back (tensors in use, the context, the margin the pool keeps for libraries) must fit.
+    func kept(under limit: Int, cacheBytes: Int, marginBytes: Int) -> Plan {
+        var plan = self
+        let floor = peakBytes - cacheBytes + marginBytes
+        if peakBytes > limit, floor <= limit { plan.peakBytes = limit }
+        return plan
+    }
 
     /// "0.79 s per image" and, when a new prompt costs more, "(1.09 s with a new prompt each time)".
     public var timeText: String {
@@ -113,12 +127,21 @@ public struct Planner: Sendable {
         return plans.sorted(by: Self.faster)
     }
 
+    /// The margin the pool's limit leaves under a budget for the libraries' later workspaces
+    /// (`Backend.limitDeviceMemory`'s default).
+    public static let poolLimitMarginBytes = 384 << 20
+
+    /// `plans` as they run under `limit` (see `Plan.kept(under:…)`).
+    func budgeted(_ plans: [Plan], limit: Int) -> [Plan] {
+        plans.map { $0.kept(under: limit, cacheBytes: efficiencies.poolCacheBytes, marginBytes: Self.poolLimitMarginBytes) }
+    }
+
     /// The decision for `request` on `card` within `budget` bytes (nil: the card's whole memory).
     public func decide(_ request: PlanRequest, on card: Card, budget: Int?) -> PlanDecision {
         // A budget beyond the card is the card.
         let budget = budget.map { min($0, card.memoryBytes) }
         let limit = budget ?? card.memoryBytes
-        let all = candidates(request, on: card)
+        let all = budgeted(candidates(request, on: card), limit: limit)
         var decision = PlanDecision(card: card, request: request, budgetBytes: budget, chosen: nil, reason: "",
                                     candidates: all)
         switch card.backend {
@@ -209,7 +232,7 @@ public struct Planner: Sendable {
         while side >= 256 {
             var smaller = request
             (smaller.width, smaller.height) = (side, side)
-            if candidates(smaller, on: card).contains(where: { $0.runnable && $0.peakBytes <= limit }) {
+            if budgeted(candidates(smaller, on: card), limit: limit).contains(where: { $0.runnable && $0.peakBytes <= limit }) {
                 return "\(side)x\(side)"
             }
             side -= 64

@@ -9,6 +9,11 @@ private func card(_ name: String) throws -> Card {
 
 private let gib = 1 << 30
 
+/// The engine before text-encoder and block streaming, int8, the quantised text encoder and the
+/// host embedding were built (`.current` until 2026-12-01): resident and sequential, bf16 and FP8
+/// holding its projections once. The refusals of what an engine lacks are tested against it.
+private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp8WithoutDenseCopy: true)
+
 /// The cost model against the reference's own arithmetic (docs/shared zimage-model.md §7) and
 /// against the H200 measurements it was not fitted to.
 @Suite struct CostModelTests {
@@ -150,10 +155,12 @@ private let gib = 1 << 30
     @Test func textStreamingHoldsTwoLayerSlotsAndCostsOnlyNewPrompts() throws {
         let streamed = try plan(all, .bf16, .textStreaming, on: "RTX 4080 Super")
         let resident = try plan(all, .bf16, .resident, on: "RTX 4080 Super")
-        // Peak: 2.659 fixed + 2 × 201 861 632 B slots (0.376) + DiT 11.464 + VAE 0.156
-        //       + max(DiT activations 0.604, VAE 1024² 6.028) = 20.684 GiB
+        // Peak: the encoder's 2 × 201 861 632 B slots (0.376) and the caption refiner (2 dense blocks
+        // of 353 894 400 B: 0.659) are on the device only while the prompt is encoded, so
+        //   2.659 fixed + DiT 11.464 − refiner 0.659 + VAE 0.156
+        //   + max(text max(0.376, 0.659) + 0.008, DiT activations 0.604, VAE 1024² 6.028) = 19.649 GiB
         // (resident: 2.659 + text encoder 6.580 + 11.464 + 0.156 + 6.028 = 26.888 GiB).
-        #expect(abs(Double(streamed.peakBytes) / Double(gib) - 20.684) < 0.005, "\(streamed.peakBytes)")
+        #expect(abs(Double(streamed.peakBytes) / Double(gib) - 19.649) < 0.005, "\(streamed.peakBytes)")
         #expect(abs(Double(resident.peakBytes) / Double(gib) - 26.888) < 0.005, "\(resident.peakBytes)")
         // A repeated prompt hits the prompt cache: exactly as fast as resident.
         #expect(streamed.secondsPerImage == resident.secondsPerImage)
@@ -183,9 +190,10 @@ private let gib = 1 << 30
         // 0.0905 s of compute: copy-bound. 8 × 0.2315 + VAE 0.0359 + 0.0217 per image = 1.910 s.
         let h200 = try plan(all, .bf16, .blockStreaming, on: "H200")
         #expect(abs(h200.secondsPerImage - 1.910) < 0.002, "\(h200.secondsPerImage)")
-        // Peak: 2.659 + slots 0.376 + DiT (11.464 − 32 blocks + 2 slots of 0.3369 = 1.357) + 0.156
-        //       + 6.028 = 10.577 GiB.
-        #expect(abs(Double(h200.peakBytes) / Double(gib) - 10.577) < 0.005, "\(h200.peakBytes)")
+        // Peak: 2.659 + DiT (11.464 − 32 blocks + 2 slots of 0.3369 = 1.357, less the caption refiner
+        //       0.659, streamed with the prompt) + 0.156 + 6.028 = 9.541 GiB (the text stage, 0.667
+        //       GiB, is under the decode's).
+        #expect(abs(Double(h200.peakBytes) / Double(gib) - 9.541) < 0.005, "\(h200.peakBytes)")
         // RTX 4080 SUPER: 0.46 s of copies against 0.86 s of compute: compute-bound, as fast as resident.
         let super4080 = try plan(all, .bf16, .blockStreaming, on: "RTX 4080 Super")
         let resident = try plan(all, .bf16, .resident, on: "RTX 4080 Super")
@@ -209,18 +217,26 @@ private let gib = 1 << 30
         let ampere = try plan(all, .int8, .textStreaming, on: "RTX 3060")
         #expect(ampere.runnable)
         #expect(try plan(all, .fp8, .textStreaming, on: "RTX 3060").missing.contains { $0.contains("FP8 tensor cores") })
-        // This build: int8 costed but refused, and FP8 leaves the text encoder in bf16.
+        // An engine without int8: int8 costed but refused, and FP8 leaves the text encoder in bf16.
+        let before = Planner(capabilities: withoutStreaming)
+        let refused = try plan(before, .int8, .resident, on: "H200")
+        #expect(!refused.runnable && refused.missing == ["int8 weights"])
+        #expect(try !plan(before, .fp8, .resident, on: "H200").settings.quantisedTextEncoder)
+        // This build runs int8, its text encoder quantised too, at the same cost as `.all`.
         let now = try plan(Planner(), .int8, .resident, on: "H200")
-        #expect(!now.runnable && now.missing == ["int8 weights"])
-        #expect(try !plan(Planner(), .fp8, .resident, on: "H200").settings.quantisedTextEncoder)
+        #expect(now.runnable && now.missing.isEmpty && now.settings.quantisedTextEncoder)
+        #expect(now.peakBytes == int8.peakBytes && now.secondsPerImage == int8.secondsPerImage)
     }
 
     @Test func qualityComesBeforeSpeedAcrossFormats() throws {
-        // 5.8 GiB on a 4080 SUPER: no bf16 plan fits (block streaming tiled needs 6.06 GiB); int8 and
-        // FP8 block streaming tiled both need 5.54 GiB; FP8 is faster (6.34 s against 8.45 s), int8 chosen.
-        let decision = all.decide(PlanRequest(), on: try card("RTX 4080 Super"), budget: Int(5.8 * Double(gib)))
+        // 3.7 GiB on a 4080 SUPER: no bf16 plan fits (block streaming tiled peaks at 5.020 GiB, and
+        // with the pool's 1.5 GiB cache given back its floor, 5.020 − 1.5 + 0.375 margin = 3.895, is
+        // still over); int8 and FP8 block streaming tiled both peak at 4.691 GiB, floor 3.566, so
+        // they run held at the limit; FP8 is faster (6.34 s against 8.45 s), int8 chosen.
+        let decision = all.decide(PlanRequest(), on: try card("RTX 4080 Super"), budget: Int(3.7 * Double(gib)))
         let chosen = try #require(decision.chosen)
         #expect(chosen.weights == .int8 && chosen.mode == .blockStreaming && chosen.tiledDecode, "\(decision.reason)")
+        #expect(chosen.peakBytes == Int(3.7 * Double(gib)))
         #expect(decision.reason.contains("int8 kept for quality (--precision fp8 is faster)"), "\(decision.reason)")
         #expect(Planner.qualityOrder == [.bf16, .int8, .fp8])
     }
@@ -254,39 +270,105 @@ private let gib = 1 << 30
     }
 
     @Test func aBudgetNothingBuiltFitsIsRefusedNamingWhatWouldFit() throws {
-        let decision = Planner().decide(PlanRequest(), on: try card("H200"), budget: 8 * gib)
+        let before = Planner(capabilities: withoutStreaming)
+        let decision = before.decide(PlanRequest(), on: try card("H200"), budget: 8 * gib)
         #expect(decision.chosen == nil)
-        // bf16 block streaming with a tiled decode fits (6.06 GiB): named, with what it needs.
+        // bf16 block streaming with a tiled decode fits (5.02 GiB): named, with what it needs.
         #expect(decision.reason.contains("(bf16, block-streaming, "), "\(decision.reason)")
         #expect(decision.reason.contains("needs text-encoder streaming and block streaming"), "\(decision.reason)")
         let smallest = try #require(decision.candidates.filter(\.runnable).min { $0.peakBytes < $1.peakBytes })
         #expect(smallest.weights == .fp8 && smallest.mode == .sequential)
         #expect(decision.reason.contains("the smallest plan this build runs needs \(ByteText.gib(smallest.peakBytes))"),
                 "\(decision.reason)")
-        #expect(throws: PlanningError.self) { try Planner().plan(PlanRequest(), on: try card("H200"), budget: 8 * gib) }
+        #expect(throws: PlanningError.self) { try before.plan(PlanRequest(), on: try card("H200"), budget: 8 * gib) }
+        // This build streams: the same budget runs bf16 block streaming with a tiled decode, peak
+        // 2.659 + DiT 1.357 − caption refiner 0.659 + VAE 0.156 + max(text 0.667, DiT activations
+        // 0.604, 512² tiles 1.507) = 5.020 GiB; 8 × 0.2315 s of copies + tiled VAE 2.25 × 0.0359 +
+        // 0.0217 = 1.955 s per image. The full decode (9.541 GiB) is over by more than the pool's
+        // cache: its floor, 9.541 − 1.5 + 0.375 = 8.416 GiB, does not fit.
+        let now = try #require(Planner().decide(PlanRequest(), on: try card("H200"), budget: 8 * gib).chosen)
+        #expect(now.weights == .bf16 && now.mode == .blockStreaming && now.tiledDecode)
+        #expect(abs(Double(now.peakBytes) / Double(gib) - 5.020) < 0.005, "\(now.peakBytes)")
+        #expect(abs(now.secondsPerImage - 1.955) < 0.002, "\(now.secondsPerImage)")
+    }
+
+    @Test func aPlanOverOnlyByThePoolsCacheIsKeptAtTheLimit() throws {
+        // H200, bf16 block streaming, full decode: 9.541 GiB, of which the pool's cache is 1.5 GiB;
+        // what it cannot give back is 9.541 − 1.5 + the 0.375 GiB margin = 8.416 GiB.
+        let planner = Planner(), h200 = try card("H200")
+        let plan = try #require(planner.candidates(PlanRequest(), on: h200).first {
+            $0.weights == .bf16 && $0.mode == .blockStreaming && !$0.tiledDecode
+        })
+        let cache = planner.efficiencies.poolCacheBytes, margin = Planner.poolLimitMarginBytes
+        #expect(abs(cache - 3 * gib / 2) < 1 << 20 && margin == 384 << 20)
+        #expect(abs(Double(plan.peakBytes) / Double(gib) - 9.541) < 0.005, "\(plan.peakBytes)")
+        let floor = plan.peakBytes - cache + margin
+        // 9 GiB: over by 0.54 GiB, less than the cache, and the floor fits: held at the limit.
+        let kept = plan.kept(under: 9 * gib, cacheBytes: cache, marginBytes: margin)
+        #expect(kept.peakBytes == 9 * gib)
+        #expect(kept.weights == plan.weights && kept.mode == plan.mode && kept.secondsPerImage == plan.secondsPerImage)
+        // Exactly the floor still fits; a byte less does not, and the peak stays over the limit.
+        #expect(plan.kept(under: floor, cacheBytes: cache, marginBytes: margin).peakBytes == floor)
+        #expect(plan.kept(under: floor - 1, cacheBytes: cache, marginBytes: margin).peakBytes == plan.peakBytes)
+        // 8 GiB: the floor (8.416 GiB) does not fit: refused, its peak unchanged.
+        let refused = plan.kept(under: 8 * gib, cacheBytes: cache, marginBytes: margin)
+        #expect(refused.peakBytes == plan.peakBytes && refused.peakBytes > 8 * gib)
+        // No budget (the card's 141 GiB) or one above the peak: unchanged.
+        #expect(plan.kept(under: h200.memoryBytes, cacheBytes: cache, marginBytes: margin) == plan)
+        #expect(plan.kept(under: plan.peakBytes, cacheBytes: cache, marginBytes: margin) == plan)
+        // No cache to give back: nothing over the limit is kept.
+        #expect(plan.kept(under: 9 * gib, cacheBytes: 0, marginBytes: margin).peakBytes == plan.peakBytes)
+        // `decide` maps the candidates through it: at 9 GiB this plan is chosen at the limit; at 8,
+        // the tiled decode (5.020 GiB) instead.
+        let at9 = try #require(planner.decide(PlanRequest(), on: h200, budget: 9 * gib).chosen)
+        #expect(at9.mode == .blockStreaming && !at9.tiledDecode && at9.peakBytes == 9 * gib, "\(at9.label)")
+        let at8 = try #require(planner.decide(PlanRequest(), on: h200, budget: 8 * gib).chosen)
+        #expect(at8.mode == .blockStreaming && at8.tiledDecode && at8.peakBytes < 8 * gib, "\(at8.label)")
+        #expect(planner.decide(PlanRequest(), on: h200, budget: nil).chosen?.peakBytes
+            == planner.candidates(PlanRequest(), on: h200).first { $0.weights == .bf16 && $0.mode == .resident && !$0.tiledDecode }?.peakBytes)
     }
 
     @Test func aRefusalNamesASizeThatFits() throws {
-        // The engine of the calibration runs: the VAE's buffers decide, and they shrink with the size.
+        // The engine of the calibration runs (resident only, the embedding on the device): the VAE's
+        // buffers decide, and they shrink with the size. At 21.5 GiB its smallest plan, bf16 resident
+        // tiled (2.659 + 18.925 + 1.507 = 23.091 GiB), leaves a floor of 23.091 − 1.5 + 0.375 =
+        // 21.966 GiB with the pool's cache given back: over. A full decode of 384² (6 173 B × 384² =
+        // 0.848 GiB) floors at 21.307 GiB and fits; 448² (1.154 GiB) at 21.613 does not.
         let planner = Planner(capabilities: .calibrationRuns), h200 = try card("H200")
-        let decision = planner.decide(PlanRequest(), on: h200, budget: 23 * gib)
+        let budget = Int(21.5 * Double(gib))
+        let decision = planner.decide(PlanRequest(), on: h200, budget: budget)
         #expect(decision.chosen == nil)
         let match = try #require(decision.reason.firstMatch(of: /; (\d+)x(\d+) fits/), "\(decision.reason)")
         let side = try #require(Int(match.1))
-        #expect(planner.decide(PlanRequest(width: side, height: side), on: h200, budget: 23 * gib).chosen != nil)
-        #expect(planner.decide(PlanRequest(width: side + 64, height: side + 64), on: h200, budget: 23 * gib).chosen == nil)
+        #expect(side == 384 && Int(match.2) == 384, "\(decision.reason)")
+        #expect(planner.decide(PlanRequest(width: side, height: side), on: h200, budget: budget).chosen != nil)
+        #expect(planner.decide(PlanRequest(width: side + 64, height: side + 64), on: h200, budget: budget).chosen == nil)
+        // At 23 GiB, which the old model refused, the tiled plan now runs held at the limit (the
+        // calibration's own run at 24 GiB held 21.66 GiB in the pool, 22.20 on nvidia-smi).
+        let at23 = try #require(planner.decide(PlanRequest(), on: h200, budget: 23 * gib).chosen)
+        #expect(at23.mode == .resident && at23.tiledDecode && at23.peakBytes == 23 * gib)
     }
 
     @Test func everyChosenPlanKeepsToItsBudget() throws {
         for capabilities in [EngineCapabilities.current, .all] {
             let planner = Planner(capabilities: capabilities)
+            let cache = planner.efficiencies.poolCacheBytes, margin = Planner.poolLimitMarginBytes
             for card in CardCatalog.cards where card.backend == .cuda {
                 for budget in [4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 80] {
                     for side in [512, 1024, 1536] {
-                        let decision = planner.decide(PlanRequest(width: side, height: side), on: card, budget: budget * gib)
+                        let request = PlanRequest(width: side, height: side)
+                        let decision = planner.decide(request, on: card, budget: budget * gib)
                         if let plan = decision.chosen {
                             #expect(plan.peakBytes <= budget * gib)
                             #expect(plan.runnable)
+                            // Its cost before the budget: within the limit, or over it by no more
+                            // than the pool's cache (what is left, with the margin, fits).
+                            let limit = min(budget * gib, card.memoryBytes)
+                            let raw = try #require(planner.candidates(request, on: card).first {
+                                $0.weights == plan.weights && $0.mode == plan.mode && $0.tiledDecode == plan.tiledDecode
+                            })
+                            #expect(raw.peakBytes <= limit || raw.peakBytes - cache + margin <= limit, "\(card.name) \(budget) GiB: \(raw.label)")
+                            #expect(plan.peakBytes == min(raw.peakBytes, limit))
                         }
                     }
                 }
@@ -296,9 +378,10 @@ private let gib = 1 << 30
 
     @Test func lowVRAMModesArePlannedButOnlyPromisedWhenBuilt() throws {
         let super4080 = try card("RTX 4080 Super")
-        // Every mode built: bf16 still fits by streaming its blocks (10.58 GiB), and on this card the
+        // Every mode built: bf16 still fits by streaming its blocks (9.54 GiB), and on this card the
         // forward is compute-bound (0.86 s of compute against 11.58 GB / 25 GB/s = 0.46 s of copies),
-        // so quality first keeps bf16 over int8 text streaming (15.23 GiB, slower by its widening).
+        // so quality first keeps bf16 over int8 text streaming (14.38 GiB, slower by its widening),
+        // and the full decode over bf16 text streaming tiled (15.13 GiB, held at the limit: floor 14.00).
         let later = Planner(capabilities: .all).decide(PlanRequest(), on: super4080, budget: 15 * gib)
         let plan = try #require(later.chosen)
         #expect(plan.weights == .bf16 && plan.mode == .blockStreaming && !plan.tiledDecode, "\(later.reason)")
@@ -306,17 +389,31 @@ private let gib = 1 << 30
         #expect(plan.settings.transformer == .streamed && plan.settings.textEncoder == .streamed)
         // A new prompt streams the encoder's 7.07 GB again.
         #expect(plan.secondsPerImageNewPrompt > plan.secondsPerImage)
-        let now = Planner().decide(PlanRequest(), on: super4080, budget: 15 * gib)
-        #expect(now.chosen == nil && now.reason.contains("text-encoder streaming and block streaming"), "\(now.reason)")
-        // Sequential components (built): the encoder leaves before the decode, which then fits untiled.
-        let sequential = try #require(Planner().decide(PlanRequest(), on: try card("H200"), budget: 23 * gib).chosen)
+        // This build has every mode: the same plan. Without streaming, refused, naming what it lacks.
+        #expect(Planner().decide(PlanRequest(), on: super4080, budget: 15 * gib).chosen == plan)
+        let before = Planner(capabilities: withoutStreaming).decide(PlanRequest(), on: super4080, budget: 15 * gib)
+        #expect(before.chosen == nil && before.reason.contains("text-encoder streaming and block streaming"), "\(before.reason)")
+        // Sequential components without streaming (and the embedding on the device): at 21.5 GiB on
+        // the H200 resident even with a tiled decode (2.659 + 18.925 + 1.507 = 23.09 GiB) floors at
+        // 23.09 − 1.5 + 0.375 = 21.97 GiB with the pool's cache given back: over. Sequential frees the
+        // encoder before the decode, which then fits untiled: 2.659 + 11.620 + max(encoder 6.580 +
+        // embedding 0.724 + 0.008, 6.028) = 21.59 GiB, floor 20.47: held at the limit.
+        let h200 = try card("H200")
+        let tight = Int(21.5 * Double(gib))
+        let sequential = try #require(Planner(capabilities: withoutStreaming).decide(PlanRequest(), on: h200, budget: tight).chosen)
         #expect(sequential.mode == .sequential && sequential.weights == .bf16 && !sequential.tiledDecode)
-        #expect(sequential.settings.releasesTextEncoder)
+        #expect(sequential.settings.releasesTextEncoder && sequential.peakBytes == tight)
+        // This build keeps the token embedding on the host (0.724 GiB less): resident tiled fits
+        // 23 GiB (2.659 + 18.200 + 1.507 = 22.37 GiB), and a new prompt costs no reload.
+        let now = try #require(Planner().decide(PlanRequest(), on: h200, budget: 23 * gib).chosen)
+        #expect(now.mode == .resident && now.weights == .bf16 && now.tiledDecode, "\(now.label)")
+        #expect(abs(Double(now.peakBytes) / Double(gib) - 22.366) < 0.005, "\(now.peakBytes)")
     }
 
     @Test func aPlanNeedingACapabilityTheEngineLacksIsNeverChosen() throws {
-        // Each capability of `.all` turned off in turn (and `.current`): no chosen plan uses it.
-        var engines: [(String, EngineCapabilities)] = [("current", .current)]
+        // Each capability of `.all` turned off in turn (and `.current`, and the engine without
+        // streaming or int8): no chosen plan uses what its engine lacks.
+        var engines: [(String, EngineCapabilities)] = [("current", .current), ("withoutStreaming", withoutStreaming)]
         for flag in ["textEncoderStreaming", "blockStreaming", "int8Weights", "sequentialComponents"] {
             var capabilities = EngineCapabilities.all
             switch flag {
@@ -327,12 +424,16 @@ private let gib = 1 << 30
             }
             engines.append((flag, capabilities))
         }
+        // 3.75 GiB: under bf16 block streaming tiled's floor (5.020 − 1.5 + 0.375 = 3.895 GiB, the
+        // pool's cache given back) but over int8's (4.691 − 1.125 = 3.566): only there does an
+        // engine with every mode need int8 at 1024², since from 3.9 GiB bf16 fits.
         var chosenModes = Set<String>()
         for (name, capabilities) in engines {
             let planner = Planner(capabilities: capabilities)
             for card in CardCatalog.cards where card.backend == .cuda {
-                for budget in [4, 6, 8, 10, 12, 16, 24] {
-                    guard let plan = planner.decide(PlanRequest(), on: card, budget: budget * gib).chosen else { continue }
+                for budget in [3.75, 4, 6, 8, 10, 12, 16, 24] {
+                    let bytes = Int(budget * Double(gib))
+                    guard let plan = planner.decide(PlanRequest(), on: card, budget: bytes).chosen else { continue }
                     chosenModes.insert("\(name) \(plan.mode.rawValue) \(plan.weights.rawValue)")
                     #expect(plan.runnable && plan.missing.isEmpty)
                     if !capabilities.textEncoderStreaming { #expect(!plan.mode.streamsTextEncoder, "\(name): \(plan.label)") }
@@ -346,7 +447,11 @@ private let gib = 1 << 30
         #expect(chosenModes.contains { $0.hasPrefix("sequentialComponents text-streaming") })
         #expect(chosenModes.contains { $0.hasPrefix("textEncoderStreaming") && $0.hasSuffix("int8") })
         #expect(chosenModes.contains { $0.hasPrefix("int8Weights block-streaming") })
-        #expect(!chosenModes.contains { $0.hasPrefix("current") && ($0.contains("streaming") || $0.hasSuffix("int8")) })
+        // This build streams and runs int8 where they are needed; the engine without them never does.
+        #expect(chosenModes.contains { $0.hasPrefix("current block-streaming") })
+        #expect(chosenModes.contains { $0.hasPrefix("current") && $0.hasSuffix("int8") })
+        #expect(chosenModes.contains { $0.hasPrefix("withoutStreaming") })
+        #expect(!chosenModes.contains { $0.hasPrefix("withoutStreaming ") && ($0.contains("-streaming") || $0.hasSuffix("int8")) })
     }
 
     @Test func fp8NeedsFP8TensorCores() throws {

@@ -70,7 +70,7 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where the weights live, overriding the plan's choice: resident, sequential (text "
         + "encoder loaded per new prompt), text-streaming (text encoder layers streamed from host memory), "
         + "block-streaming (the transformer's blocks too; like A1111's --lowvram).", valueName: "mode"))
-    var memoryMode: MemoryModeChoice?
+    var memoryMode: MemoryMode?
 
     /// An empty command; ArgumentParser fills in the options.
     public init() {}
@@ -128,7 +128,7 @@ public struct GenerateCommand: ParsableCommand {
             if let budget = decision.budgetBytes { backend.limitDeviceMemory(toBytes: budget) }
         }
         if let memoryMode {
-            placement = memoryMode.placement
+            placement = RunPlanning.placement(memoryMode)
             note("memory mode \(memoryMode.rawValue) (--memory-mode)")
         }
         let (pipeline, _, _, _) = try modelOptions.pipeline(backend: backend, precision: precision, placement: placement,

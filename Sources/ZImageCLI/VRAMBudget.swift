@@ -112,8 +112,15 @@ enum RunPlanning {
     }
 
     /// Where the pipeline puts its weights to follow `plan`.
-    static func placement(_ plan: Plan) -> ComponentPlacement {
-        let settings = plan.settings
+    static func placement(_ plan: Plan) -> ComponentPlacement { placement(plan.settings) }
+
+    /// Where the pipeline puts its weights to follow `mode` (`--memory-mode`), as a plan in that mode would.
+    static func placement(_ mode: MemoryMode) -> ComponentPlacement {
+        placement(PlanSettings(mode: mode, weights: .bf16, tiledDecode: false, capabilities: .current))
+    }
+
+    /// The pipeline's placement for a plan's settings (the one mapping from the planner's words).
+    static func placement(_ settings: PlanSettings) -> ComponentPlacement {
         let textEncoder: ComponentPlacement.TextEncoder
         switch settings.textEncoder {
         case .resident: textEncoder = .resident
@@ -147,19 +154,5 @@ enum RunPlanning {
     }
 }
 
-/// `--memory-mode`: where the weights live, named as the planner's modes are.
-enum MemoryModeChoice: String, ExpressibleByArgument, CaseIterable {
-    case resident, sequential
-    case textStreaming = "text-streaming"
-    case blockStreaming = "block-streaming"
-
-    /// The pipeline's placement for this mode.
-    var placement: ComponentPlacement {
-        switch self {
-        case .resident: ComponentPlacement()
-        case .sequential: ComponentPlacement(textEncoder: .sequential)
-        case .textStreaming: ComponentPlacement(textEncoder: .streamed)
-        case .blockStreaming: ComponentPlacement(textEncoder: .streamed, streamsTransformerBlocks: true)
-        }
-    }
-}
+/// `--memory-mode` takes the planner's modes by name.
+extension MemoryMode: ExpressibleByArgument {}

@@ -116,8 +116,12 @@ public final class ZImagePipeline {
     public let placement: ComponentPlacement
     /// The transformer denoising runs on: `baseTransformer` with the active LoRAs merged in.
     public private(set) var transformer: ZImageTransformer
-    /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights).
-    public let baseTransformer: ZImageTransformer
+    /// The transformer as loaded, never changed (LoRAs are merged into copies of its weights);
+    /// with streamed blocks, the one built for the active LoRAs (`useLoRAs` builds it again).
+    public private(set) var baseTransformer: ZImageTransformer
+    /// Builds the streamed transformer again with LoRAs merged as it reads (block streaming: the
+    /// merged weights go to host memory like the plain ones); nil when the transformer is resident.
+    private var streamedTransformer: (([WeightedLoRA]) throws -> ZImageTransformer)?
     /// The LoRAs merged into `transformer`, in order.
     public private(set) var loras: [WeightedLoRA] = []
     /// Reads the transformer's dense weights again, for an FP8 `baseTransformer` that dropped
@@ -180,10 +184,13 @@ public final class ZImagePipeline {
         if placement.streamsTransformerBlocks || placement.textEncoder == .streamed {
             // The low-memory placements: the caption refiner streams too (made for each new
             // prompt's caption), and the image blocks with block streaming.
-            baseTransformer = try ZImageTransformer(configuration: transformerConfiguration,
-                                                    streamingFrom: transformerWeights, backend: backend,
-                                                    dtype: weightDType, linearFormat: precision.transformerLinearFormat,
-                                                    streamsImageBlocks: placement.streamsTransformerBlocks)
+            let build = { [backend] (loras: [WeightedLoRA]) in
+                try ZImageTransformer(configuration: transformerConfiguration, streamingFrom: transformerWeights,
+                                      backend: backend, dtype: weightDType, linearFormat: precision.transformerLinearFormat,
+                                      streamsImageBlocks: placement.streamsTransformerBlocks, loras: loras)
+            }
+            baseTransformer = try build([])
+            if placement.streamsTransformerBlocks { streamedTransformer = build }
             try backend.releaseCachedDeviceMemory()
         } else if precision.transformerLinearFormat != .dense {
             // FP8 and int8 hold the projections once (no dense copy); LoRAs re-read the dense weights.
@@ -251,12 +258,25 @@ public final class ZImagePipeline {
             list.map { "\($0.lora.path)\u{0}\($0.lora.name)\u{0}\($0.strength)" }
         }
         guard identity(loras) != identity(self.loras) else { return }
+        if let build = streamedTransformer {
+            // Block streaming: the transformer is built again from the file with these LoRAs merged
+            // as each block is read. The previous one stays until the new one is built (a failed
+            // LoRA leaves it, and `loras`, as they were): for that time the host holds both sets
+            // of block copies and the device both sets of slots.
+            let rebuilt = try build(loras)
+            baseTransformer = rebuilt
+            transformer = rebuilt
+            self.loras = loras
+            try backend.synchronize()
+            try backend.releaseCachedDeviceMemory()
+            return
+        }
         transformer = baseTransformer
         self.loras = []
         if !loras.isEmpty, baseTransformer.streamsWeights {
-            throw GenerationError.modelNotSupported("LoRAs with the transformer's weights streamed from host memory "
-                + "(the text-streaming and block-streaming modes) are not supported yet: give more --vram-budget, "
-                + "or use no LoRA")
+            throw GenerationError.modelNotSupported("LoRAs with a streamed text encoder and a resident transformer "
+                + "(text-streaming, or split files with any streaming) are not supported yet: use block-streaming with a "
+                + "model folder, or a resident mode (--memory-mode)")
         }
         if !loras.isEmpty, !baseTransformer.hasDenseWeights {
             guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }

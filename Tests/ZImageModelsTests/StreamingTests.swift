@@ -111,7 +111,7 @@ import ZImageTestSupport
     }
 
     @Test(arguments: [true, false])
-    func streamingPipelineDrawsTheResidentImageAndRefusesLoRAs(blocks: Bool) throws {
+    func streamingPipelineDrawsTheResidentImageWithAndWithoutLoRAs(blocks: Bool) throws {
         let resident = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: backend, precision: .bfloat16)
         let streamed = try ZImagePipeline(modelDirectory: Fixtures.tinyModel, backend: backend, precision: .bfloat16,
                                           placement: ComponentPlacement(textEncoder: .streamed,
@@ -127,9 +127,24 @@ import ZImageTestSupport
             #expect(a.count == 1 && b.count == 1)
             #expect(a.first?.image.pixels == b.first?.image.pixels, "\(prompt)")
         }
-        let lora = try LoRAFile(path: Fixtures.path("lora/peft.safetensors"))
-        #expect { try streamed.useLoRAs([WeightedLoRA(lora, strength: 1)]) } throws: {
-            "\($0)".contains("block-streaming")
+        // LoRAs: block streaming builds the transformer again with them merged as it reads (the
+        // resident pipeline's image with the same LoRA); text-streaming refuses them by name.
+        let lora = try [WeightedLoRA(LoRAFile(path: Fixtures.path("lora/peft.safetensors")), strength: 0.8)]
+        parameters.prompt = "a red fox in the snow"
+        if blocks {
+            try resident.useLoRAs(lora)
+            try streamed.useLoRAs(lora)
+            #expect(streamed.loras.count == 1 && streamed.transformer.streamsBlocks)
+            let withLoRA = try resident.generate(parameters).first?.image.pixels
+            #expect(try streamed.generate(parameters).first?.image.pixels == withLoRA)
+            try resident.useLoRAs([])
+            try streamed.useLoRAs([])
+            let plain = try resident.generate(parameters).first?.image.pixels
+            #expect(plain != withLoRA, "the LoRA must change the image for this test to mean anything")
+            #expect(try streamed.generate(parameters).first?.image.pixels == plain)
+        } else {
+            #expect { try streamed.useLoRAs(lora) } throws: { "\($0)".contains("text-streaming") }
+            #expect(streamed.loras.isEmpty)
         }
     }
 }

@@ -14,34 +14,56 @@ public enum LoRAMerge {
     /// another shape than its weight, is an error naming the file and the module.
     public static func apply(_ loras: [WeightedLoRA], to store: ParameterStore) throws -> ParameterStore {
         guard !loras.isEmpty else { return store }
-        var updates: [String: [(factors: LoRAFactors, strength: Float)]] = [:]
-        for weighted in loras {
-            for module in weighted.lora.modules.keys.sorted() {
-                guard let factors = weighted.lora.modules[module] else { continue }
-                let key = module + ".weight"
-                guard let weight = store.tensors[key] else {
-                    throw LoRAError.unknownModule(file: weighted.lora.name, key: key, module: module)
-                }
-                let expected = weight.shape.dims
-                let found = shape(of: factors)
-                guard expected.count == 2, found == expected else {
-                    throw LoRAError.shapeMismatch(file: weighted.lora.name, key: key, module: module,
-                                                  expected: expected, found: found)
-                }
-                updates[key, default: []].append((factors, weighted.strength))
-            }
-        }
+        let updates = try Updates(loras, shapes: store.tensors.mapValues(\.shape))
         var tensors = store.tensors
         for key in updates.keys.sorted() {
-            guard let weight = store.tensors[key], let list = updates[key] else { continue }
+            guard let weight = store.tensors[key] else { continue }
+            tensors[key] = try updates.merged(key, weight)
+        }
+        return ParameterStore(component: store.component, tensors: tensors)
+    }
+
+    /// The updates of a list of LoRAs by weight key, checked against the model's shapes: a module
+    /// the model lacks, or an update of another shape than its weight, is an error naming the file
+    /// and the module. `merged` applies them to one weight as it is read (a streamed transformer
+    /// merges block by block at load, never holding its dense weights at once).
+    public struct Updates {
+        private var updates: [String: [(factors: LoRAFactors, strength: Float)]] = [:]
+
+        /// The updates of `loras` for a model whose weights have `shapes` (by key).
+        public init(_ loras: [WeightedLoRA], shapes: [String: Shape]) throws {
+            for weighted in loras {
+                for module in weighted.lora.modules.keys.sorted() {
+                    guard let factors = weighted.lora.modules[module] else { continue }
+                    let key = module + ".weight"
+                    guard let shape = shapes[key] else {
+                        throw LoRAError.unknownModule(file: weighted.lora.name, key: key, module: module)
+                    }
+                    let expected = shape.dims
+                    let found = LoRAMerge.shape(of: factors)
+                    guard expected.count == 2, found == expected else {
+                        throw LoRAError.shapeMismatch(file: weighted.lora.name, key: key, module: module,
+                                                      expected: expected, found: found)
+                    }
+                    updates[key, default: []].append((factors, weighted.strength))
+                }
+            }
+        }
+
+        /// The keys some LoRA changes.
+        public var keys: Dictionary<String, [(factors: LoRAFactors, strength: Float)]>.Keys { updates.keys }
+
+        /// `weight` (parameter `key`) with its updates: the sum formed in float32 on the weight's
+        /// backend and rounded once to its dtype; the weight itself when no LoRA touches it.
+        public func merged(_ key: String, _ weight: Tensor) throws -> Tensor {
+            guard let list = updates[key] else { return weight }
             let backend = weight.backend
             var sum = try weight.cast(to: .float32)
             for (factors, strength) in list where strength != 0 {
-                sum = try sum + delta(factors, on: backend).affine(scale: strength)
+                sum = try sum + LoRAMerge.delta(factors, on: backend).affine(scale: strength)
             }
-            tensors[key] = try sum.cast(to: weight.dtype)
+            return try sum.cast(to: weight.dtype)
         }
-        return ParameterStore(component: store.component, tensors: tensors)
     }
 
     /// The `[out, in]` shape an update has.

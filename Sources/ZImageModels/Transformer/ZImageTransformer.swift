@@ -187,14 +187,23 @@ public final class ZImageTransformer {
     /// `streamsImageBlocks: false` keeps the image-token blocks resident (read and, for FP8,
     /// quantised block by block, as `float8From` does); `streamsCaptionRefiner` streams the caption
     /// refiner's two blocks too, made on the device for a new prompt's caption and given back after.
+    ///
+    /// `loras` are merged into each weight as it is read (before FP8 or int8 quantise it), so a
+    /// streamed transformer with LoRAs is built from the file the same way, without its dense
+    /// weights on the device at once.
     public init(configuration c: ZImageTransformerConfiguration, streamingFrom weights: WeightSet, backend: any Backend,
                 dtype: DType?, linearFormat: LinearWeightFormat = .dense, streamsImageBlocks: Bool = true,
-                streamsCaptionRefiner: Bool = true) throws {
+                streamsCaptionRefiner: Bool = true, loras: [WeightedLoRA] = []) throws {
         try Self.checkSupported(c)
-        try Self.parameterSpec(c).verify(weights, component: "transformer")
+        let spec = Self.parameterSpec(c)
+        try spec.verify(weights, component: "transformer")
+        let updates = loras.isEmpty ? nil : try LoRAMerge.Updates(loras, shapes: spec.shapes)
         final class Kept { var tensors: [String: Tensor] = [:] }
         let kept = Kept()
-        let fetch = { (key: String) in try weights.tensor(key, on: backend, as: dtype) }
+        let fetch = { (key: String) -> Tensor in
+            let stored = try weights.tensor(key, on: backend, as: dtype)
+            return try updates?.merged(key, stored) ?? stored
+        }
         let quantised = linearFormat == .dense ? [] : Set(Self.float8Keys(c))
         let resident = LoadedParameters(component: "transformer") { key in
             let tensor = try fetch(key)

@@ -198,6 +198,10 @@ public struct GenerateCommand: ParsableCommand {
         if let report = pipeline.backend.deviceMemoryReport() {
             note("peak device memory (\(report.device)): \(report.summary)")
         }
+        if let pool = pipeline.backend as? any DeviceMemoryReporting, pool.poolOverLimitAllocations > 0 {
+            note("warning: \(pool.poolOverLimitAllocations) allocations went past the --vram-budget pool limit "
+                 + "(its cache already given back): the run held more than its plan predicted")
+        }
     }
 
     /// The weight format the planner may use: the one `--precision` fixes, or nil (auto: its pick).

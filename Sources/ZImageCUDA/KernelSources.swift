@@ -54,6 +54,21 @@ __device__ __forceinline__ float block_sum_all(float value) {
     return block_sum_into(value, partial);
 }
 
+// Largest value over the block (blockDim.x a multiple of 32, at most 1024), the same way (a row's
+// amax for the quantisers). Every thread gets it.
+__device__ __forceinline__ float block_max_all(float value) {
+    __shared__ float partial[32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
+    return total;
+}
+
 #endif
 """#),
         ("flash_attention.cu", #"""
@@ -720,19 +735,6 @@ __device__ __forceinline__ unsigned qz_e4m3(float value) {
     return sign | (exponent << 3) | kept;
 }
 
-__device__ __forceinline__ float qz_block_max(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
-    return total;
-}
-
 // Eight bf16 (one uint4) times `factor`, as eight e4m3 codes (one uint2) in the same order.
 __device__ __forceinline__ uint2 qz_pack8(uint4 raw, float factor) {
     const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
@@ -751,7 +753,7 @@ __device__ __forceinline__ uint2 qz_pack8(uint4 raw, float factor) {
 template <int V>
 __device__ __forceinline__ void qz_store_held(const uint4* held, float amax, unsigned char* out, float* scale,
                                               long long columns) {
-    amax = qz_block_max(amax);
+    amax = block_max_all(amax);
     const float factor = amax > 0.0f ? 448.0f / amax : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
 #pragma unroll
@@ -776,7 +778,7 @@ extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsi
             amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
-    amax = qz_block_max(amax);
+    amax = block_max_all(amax);
     const float inverse = amax > 0.0f ? 448.0f / amax : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
     for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {
@@ -928,20 +930,6 @@ extern "C" __global__ void scale_rows_columns_bf16(unsigned short* y, const floa
 
 #include "bf16.cuh"
 
-// Largest value over the block (blockDim.x a multiple of 32); every thread gets it.
-__device__ __forceinline__ float wf_block_max(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
-    return total;
-}
-
 // One value as an int8 code of a row with scale `scale` (as Int8Symmetric.encode).
 __device__ __forceinline__ unsigned wf_int8_code(float value, float scale) {
     const float q = rintf(__fdiv_rn(value, scale));
@@ -965,7 +953,7 @@ extern "C" __global__ void quantize_rows_i8_bf16(const unsigned short* x, unsign
             amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
-    amax = wf_block_max(amax);
+    amax = block_max_all(amax);
     const float rowScale = amax > 0.0f ? __fdiv_rn(amax, 127.0f) : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = rowScale;
     for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {

@@ -55,21 +55,34 @@ extension FusedReference {
 
     /// Per-row FP8 quantisation on the host (exactly the steps of Kernels/quantize.cu).
     public static func quantizeRowsFloat8(_ backend: any Backend, _ x: Tensor) throws -> Float8Rows {
+        let (values, scales) = try quantizeRowsOnHost(backend, x, dtype: .float8E4M3, op: "quantizeRowsFloat8") { amax in
+            let (inverse, scale) = Float8E4M3.rowScale(amax: amax)
+            return (scale, { Float8E4M3.encode($0 * inverse) })
+        }
+        return Float8Rows(values: values, scales: scales)
+    }
+
+    /// The row loop the host quantisers share: each row of `x` (rows = all but the last axis) gets
+    /// its scale and encoder from its largest magnitude (`row(amax)`), its codes are uploaded as
+    /// `dtype` in `x`'s shape, the float32 scales as `[rows]`.
+    static func quantizeRowsOnHost<Code>(_ backend: any Backend, _ x: Tensor, dtype: DType, op: String,
+                                         row: (Float) -> (scale: Float, encode: (Float) -> Code)) throws
+        -> (values: Tensor, scales: Tensor) {
         guard x.shape.rank >= 1, x.dtype.isComputeType else {
-            throw TensorError.invalidArgument(op: "quantizeRowsFloat8", detail: "\(x.shape) \(x.dtype)")
+            throw TensorError.invalidArgument(op: op, detail: "\(x.shape) \(x.dtype)")
         }
         let columns = x.shape[-1], rows = columns == 0 ? 0 : x.count / columns
         let values = try x.toFloats()
-        var codes = [UInt8](repeating: 0, count: values.count), scales = [Float](repeating: 1, count: rows)
-        for row in 0..<rows {
-            let span = (row * columns)..<((row + 1) * columns)
-            let amax = values[span].reduce(Float(0)) { max($0, abs($1)) }
-            let (inverse, scale) = Float8E4M3.rowScale(amax: amax)
-            scales[row] = scale
-            for i in span { codes[i] = Float8E4M3.encode(values[i] * inverse) }
+        var codes: [Code] = [], scales = [Float](repeating: 1, count: rows)
+        codes.reserveCapacity(values.count)
+        for index in 0..<rows {
+            let span = (index * columns)..<((index + 1) * columns)
+            let (scale, encode) = row(values[span].reduce(Float(0)) { max($0, abs($1)) })
+            scales[index] = scale
+            for i in span { codes.append(encode(values[i])) }
         }
-        let quantized = try codes.withUnsafeBytes { try backend.upload($0, shape: x.shape, dtype: .float8E4M3) }
-        return Float8Rows(values: quantized, scales: try backend.tensor(scales, shape: [rows]))
+        let quantized = try codes.withUnsafeBytes { try backend.upload($0, shape: x.shape, dtype: dtype) }
+        return (quantized, try backend.tensor(scales, shape: [rows]))
     }
 
     /// The FP8 product through float32: both operands dequantised on the host, multiplied by the

@@ -41,21 +41,11 @@ public struct Int8Rows {
 extension FusedReference {
     /// Per-row int8 quantisation on the host (the steps of `Int8Symmetric`, which the kernel takes).
     public static func quantizeRowsInt8(_ backend: any Backend, _ x: Tensor) throws -> Int8Rows {
-        guard x.shape.rank >= 1, x.dtype.isComputeType else {
-            throw TensorError.invalidArgument(op: "quantizeRowsInt8", detail: "\(x.shape) \(x.dtype)")
-        }
-        let columns = x.shape[-1], rows = columns == 0 ? 0 : x.count / columns
-        let values = try x.toFloats()
-        var codes = [Int8](repeating: 0, count: values.count), scales = [Float](repeating: 1, count: rows)
-        for row in 0..<rows {
-            let span = (row * columns)..<((row + 1) * columns)
-            let amax = values[span].reduce(Float(0)) { max($0, abs($1)) }
+        let (values, scales) = try quantizeRowsOnHost(backend, x, dtype: .int8, op: "quantizeRowsInt8") { amax in
             let scale = Int8Symmetric.rowScale(amax: amax)
-            scales[row] = scale
-            for i in span { codes[i] = Int8Symmetric.encode(values[i], scale: scale) }
+            return (scale, { Int8Symmetric.encode($0, scale: scale) })
         }
-        let quantized = try codes.withUnsafeBytes { try backend.upload($0, shape: x.shape, dtype: .int8) }
-        return Int8Rows(values: quantized, scales: try backend.tensor(scales, shape: [rows]))
+        return Int8Rows(values: values, scales: scales)
     }
 
     /// `values[i, j] · scales[i]` in float32, rounded once to `dtype`, on the host.

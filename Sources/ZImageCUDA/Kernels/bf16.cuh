@@ -48,4 +48,19 @@ __device__ __forceinline__ float block_sum_all(float value) {
     return block_sum_into(value, partial);
 }
 
+// Largest value over the block (blockDim.x a multiple of 32, at most 1024), the same way (a row's
+// amax for the quantisers). Every thread gets it.
+__device__ __forceinline__ float block_max_all(float value) {
+    __shared__ float partial[32];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
+    return total;
+}
+
 #endif

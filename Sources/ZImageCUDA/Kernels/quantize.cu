@@ -26,19 +26,6 @@ __device__ __forceinline__ unsigned qz_e4m3(float value) {
     return sign | (exponent << 3) | kept;
 }
 
-__device__ __forceinline__ float qz_block_max(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
-    return total;
-}
-
 // Eight bf16 (one uint4) times `factor`, as eight e4m3 codes (one uint2) in the same order.
 __device__ __forceinline__ uint2 qz_pack8(uint4 raw, float factor) {
     const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
@@ -57,7 +44,7 @@ __device__ __forceinline__ uint2 qz_pack8(uint4 raw, float factor) {
 template <int V>
 __device__ __forceinline__ void qz_store_held(const uint4* held, float amax, unsigned char* out, float* scale,
                                               long long columns) {
-    amax = qz_block_max(amax);
+    amax = block_max_all(amax);
     const float factor = amax > 0.0f ? 448.0f / amax : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
 #pragma unroll
@@ -82,7 +69,7 @@ extern "C" __global__ void quantize_rows_e4m3_bf16(const unsigned short* x, unsi
             amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
-    amax = qz_block_max(amax);
+    amax = block_max_all(amax);
     const float inverse = amax > 0.0f ? 448.0f / amax : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = amax > 0.0f ? amax / 448.0f : 1.0f;
     for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {

@@ -12,20 +12,6 @@
 
 #include "bf16.cuh"
 
-// Largest value over the block (blockDim.x a multiple of 32); every thread gets it.
-__device__ __forceinline__ float wf_block_max(float value) {
-    __shared__ float partial[32];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) partial[warp] = value;
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); ++i) total = fmaxf(total, partial[i]);
-    return total;
-}
-
 // One value as an int8 code of a row with scale `scale` (as Int8Symmetric.encode).
 __device__ __forceinline__ unsigned wf_int8_code(float value, float scale) {
     const float q = rintf(__fdiv_rn(value, scale));
@@ -49,7 +35,7 @@ extern "C" __global__ void quantize_rows_i8_bf16(const unsigned short* x, unsign
             amax = fmaxf(amax, fabsf(bf16_to_float((unsigned short)(words[i] >> 16))));
         }
     }
-    amax = wf_block_max(amax);
+    amax = block_max_all(amax);
     const float rowScale = amax > 0.0f ? __fdiv_rn(amax, 127.0f) : 1.0f;
     if (threadIdx.x == 0) scale[blockIdx.x] = rowScale;
     for (long long c = threadIdx.x * 8ll; c < columns; c += blockDim.x * 8ll) {

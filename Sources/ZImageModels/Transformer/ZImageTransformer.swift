@@ -237,9 +237,6 @@ public final class ZImageTransformer {
     /// Whether any part streams from host memory (image blocks or the caption refiner).
     public var streamsWeights: Bool { streamedBlocks != nil || streamedCaptionRefiner != nil }
 
-    /// Bytes of host memory the streamed blocks hold (0 when resident).
-    public var streamedHostBytes: Int { (streamedBlocks?.hostBytes ?? 0) + (streamedCaptionRefiner?.hostBytes ?? 0) }
-
     /// Image-token block `index` (noise refiner first), resident or brought in by the stream.
     private func imageBlock(_ index: Int) throws -> ZImageTransformerBlock<LoadedParameters> {
         if let streamedBlocks { return try streamedBlocks.layer(index) }

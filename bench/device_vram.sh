@@ -12,7 +12,9 @@
 #   bash bench/device_vram.sh                 # on the GPU machine (expects .carrypack3/, as before)
 # Environment: OUT (default /tmp/out), BUDGETS, PRECISIONS (default "auto"; e.g. "auto fp8"),
 # ZIMAGE (default .carry/zimage), MODEL (default /tmp/zfull), NVIDIA_SMI (default nvidia-smi),
-# SKIP_SETUP=1 (carry and model already there), SKIP_SERVER=1 (no serve part).
+# SKIP_SETUP=1 (carry and model already there), SKIP_SERVER=1 (no serve part), FORCED (rows forced into a
+# memory mode, "BUDGET:PRECISION:MODE ...", e.g. "12:fp8:resident 8:fp8:text-streaming": the planner picks
+# the weights and tiling, `--memory-mode` the placement; predicted from that mode's costing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/runs"; P=.carrypack3
@@ -43,9 +45,11 @@ advise() {
         > "$OUT/runs/$1.advise.json" 2> "$OUT/runs/$1.advise.err" || rm -f "$OUT/runs/$1.advise.json"
 }
 
-# run LABEL BUDGET BATCH PRECISION: one fresh `zimage generate`, sampled; appends one row (never aborts).
+# run LABEL BUDGET BATCH PRECISION [MODE]: one fresh `zimage generate`, sampled; appends one row (never aborts).
 run() {
-    local label=$1 budget=$2 batch=$3 precision=$4
+    local label=$1 budget=$2 batch=$3 precision=$4 mode=${5:-}
+    local forced=()
+    [ -n "$mode" ] && forced=(--memory-mode "$mode")
     local log="$OUT/runs/$label.log" samples="$OUT/runs/$label.mem"
     advise "$label" "$budget" "$batch" "$precision"
     "$SMI" --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 50 > "$samples" 2>/dev/null &
@@ -54,14 +58,14 @@ run() {
     local s e rc
     s=$(date +%s%N)
     "$ZIMAGE" generate --model "$M" --device cuda --precision "$precision" --vram-budget "$budget" --batch "$batch" \
-        --prompt "$PROMPT" --width 1024 --height 1024 --steps 8 --seed 42 --output "$OUT/runs/images-$label" > "$log" 2>&1
+        ${forced[@]+"${forced[@]}"} --prompt "$PROMPT" --width 1024 --height 1024 --steps 8 --seed 42 --output "$OUT/runs/images-$label" > "$log" 2>&1
     rc=$?
     e=$(date +%s%N)
     sleep 0.2
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
     rm -rf "$OUT/runs/images-$label"
     if ! python3 bench/vram_table.py row "$label" "$budget" "$batch" "$precision" "$rc" "$(( (e - s) / 1000000 ))" \
-        "$log" "$samples" "$OUT/runs/$label.advise.json" >> "$ROWS" 2> "$OUT/runs/$label.parse.err"; then
+        "$log" "$samples" "$OUT/runs/$label.advise.json" "$mode" >> "$ROWS" 2> "$OUT/runs/$label.parse.err"; then
         python3 -c 'import json, sys; print(json.dumps({"label": sys.argv[1], "budget": sys.argv[2], "batch": int(sys.argv[3]),
             "exit": int(sys.argv[4]), "error": "row not parsed: " + open(sys.argv[5]).read()[-300:]}))' \
             "$label" "$budget" "$batch" "$rc" "$OUT/runs/$label.parse.err" >> "$ROWS"
@@ -87,6 +91,10 @@ for precision in $PRECISIONS; do
         run "$precision-$b" "$b" 1 "$precision"
         if fits "$b" 4 "$precision"; then run "$precision-$b-batch4" "$b" 4 "$precision"; fi
     done
+done
+for f in ${FORCED:-}; do
+    IFS=: read -r b precision mode <<< "$f"
+    run "$precision-$b-$mode" "$b" 1 "$precision" "$mode"
 done
 # The repeated prompt: two images, one prompt; the second image's time against the predicted
 # repeated-prompt seconds (16 GiB plan, and resident unbudgeted).

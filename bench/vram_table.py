@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Rows of the VRAM planner's Done-when table (issue 10), from one `zimage generate` run each.
 
-    vram_table.py row LABEL BUDGET BATCH PRECISION RC WALL_MS LOG SAMPLES ADVISE  -> one JSON row on stdout
+    vram_table.py row LABEL BUDGET BATCH PRECISION RC WALL_MS LOG SAMPLES ADVISE [MODE]  -> one JSON row on stdout
     vram_table.py table ROWS_JSONL DEVICES_TXT OUT_JSON                          -> the table file
 
 `row` reads the run's log (the `plan:` line, the time line, `per image:`, `peak device memory`), the
 nvidia-smi samples (MiB, one a line, every 50 ms), and `zimage advise --json` for the same budget and
-batch (the prediction). A run that failed keeps its error and nulls instead of numbers. Standard
+batch (the prediction; with MODE, a run forced into that memory mode by `--memory-mode`, the costed
+candidate of that mode, weights and VAE tiling). A run that failed keeps its error and nulls instead of numbers. Standard
 library only; tested with a fake `zimage` (bench/test_device_vram.sh).
 """
 import json
@@ -59,11 +60,19 @@ def plan_label(plan):
     return f"{plan['weights']}, {plan['mode']}, " + ("tiled VAE decode" if plan["tiled_decode"] else "full VAE decode")
 
 
-def prediction(advice, budget):
+def prediction(advice, budget, mode=None):
     """The plan this run should follow and its predicted peak and seconds (None where none)."""
     if not advice:
         return None, "no advice (zimage advise failed)"
     decision = advice.get("this_build") or {}
+    if mode:
+        # Forced by --memory-mode: the planner's weights and tiling, the forced mode's costing.
+        chosen = decision.get("chosen") or {}
+        for plan in decision.get("candidates") or []:
+            if (plan["mode"] == mode and plan["weights"] == chosen.get("weights")
+                    and plan["tiled_decode"] == chosen.get("tiled_decode")):
+                return plan, f"--memory-mode {mode} over the planner's {plan_label(chosen)}"
+        return None, f"no {mode} candidate costed"
     if budget == "none":
         # Unplanned: bf16 (auto precision on a GPU), everything resident, full decode.
         for plan in decision.get("candidates") or []:
@@ -79,7 +88,7 @@ def within(measured, predicted, share):
     return abs(measured - predicted) / measured <= share
 
 
-def row(label, budget, batch, precision, rc, wall_ms, log, samples, advise):
+def row(label, budget, batch, precision, rc, wall_ms, log, samples, advise, mode=None):
     text = read(log)
     parsed = parse_log(text)
     mib = [float(x) for x in read(samples).split() if re.fullmatch(r"[0-9.]+", x)]
@@ -87,14 +96,14 @@ def row(label, budget, batch, precision, rc, wall_ms, log, samples, advise):
         advice = json.loads(read(advise))
     except ValueError:
         advice = None
-    plan, reason = prediction(advice, budget)
+    plan, reason = prediction(advice, budget, mode or None)
     batch = int(batch)
     measured_peak = int(max(mib) * (1 << 20)) if mib else None
     per_image = parsed["generating_s"] / batch if parsed["generating_s"] is not None and int(rc) == 0 else None
     repeated = parsed["per_image_s"][1:] if parsed["per_image_s"] else None
     result = {
         "label": label, "budget": budget if budget == "none" else f"{budget} GiB", "batch": batch, "precision": precision,
-        "exit": int(rc), "wall_s": int(wall_ms) / 1000, "error": parsed["error"] if int(rc) != 0 else None,
+        "memory_mode_forced": mode or None, "exit": int(rc), "wall_s": int(wall_ms) / 1000, "error": parsed["error"] if int(rc) != 0 else None,
         "plan_line": parsed["plan_line"],
         "plan": plan_label(plan) if plan else None, "settings": plan.get("settings") if plan else None,
         "planner_reason": reason,
@@ -144,7 +153,7 @@ def table(rows_path, devices_path, out_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 11 and sys.argv[1] == "row":
+    if len(sys.argv) in (11, 12) and sys.argv[1] == "row":
         print(json.dumps(row(*sys.argv[2:])))
     elif len(sys.argv) == 5 and sys.argv[1] == "table":
         table(*sys.argv[2:])

@@ -71,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "ZImagePipeline",
-            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "CLibPNG", "CZlib",
+            dependencies: ["ZImageTensor", "ZImageWeights", "ZImageTokenizer", "ZImageModels", "ZImagePlanner", "CLibPNG", "CZlib",
                            .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Resources/qwen3-tokenizer.json.gz")],
             swiftSettings: swiftSettings

@@ -14,7 +14,8 @@
 # ZIMAGE (default .carry/zimage), MODEL (default /tmp/zfull), NVIDIA_SMI (default nvidia-smi),
 # SKIP_SETUP=1 (carry and model already there), SKIP_SERVER=1 (no serve part), FORCED (rows forced into a
 # memory mode, "BUDGET:PRECISION:MODE ...", e.g. "12:fp8:resident 8:fp8:text-streaming": the planner picks
-# the weights and tiling, `--memory-mode` the placement; predicted from that mode's costing).
+# the weights and tiling, `--memory-mode` the placement; predicted from that mode's costing; MODE "plan":
+# the planner's own choice for that precision).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/runs"; P=.carrypack3
@@ -94,7 +95,8 @@ for precision in $PRECISIONS; do
 done
 for f in ${FORCED:-}; do
     IFS=: read -r b precision mode <<< "$f"
-    run "$precision-$b-$mode" "$b" 1 "$precision" "$mode"
+    forced=$mode; [ "$mode" = plan ] && forced=""   # "plan": the planner's own choice for that precision
+    run "$precision-$b-$mode" "$b" 1 "$precision" "$forced"
 done
 # The repeated prompt: two images, one prompt; the second image's time against the predicted
 # repeated-prompt seconds (16 GiB plan, and resident unbudgeted).

@@ -59,7 +59,7 @@ generate)
 esac
 EOF
 chmod +x "$fake/zimage" "$fake/nvidia-smi"
-OUT="$fake/out" SKIP_SETUP=1 SKIP_SERVER=1 BUDGETS="4 8 16 24 none" FORCED="16:auto:resident" ZIMAGE="$fake/zimage" NVIDIA_SMI="$fake/nvidia-smi" \
+OUT="$fake/out" SKIP_SETUP=1 SKIP_SERVER=1 BUDGETS="4 8 16 24 none" FORCED="16:auto:resident 24:auto:plan" ZIMAGE="$fake/zimage" NVIDIA_SMI="$fake/nvidia-smi" \
     MODEL="$fake/model" bash bench/device_vram.sh > "$fake/stdout" 2>&1 || { cat "$fake/stdout"; echo "FAIL: the script failed"; exit 1; }
 python3 - "$fake/out/vram-table.json" "$fake/out/runs" <<'PY'
 import json, os, sys
@@ -69,7 +69,7 @@ def check(ok, message):
     if not ok:
         sys.exit(f"FAIL: {message}\n{json.dumps(table, indent=1)[:3000]}")
 want = ["auto-4", "auto-8", "auto-16", "auto-16-batch4", "auto-24", "auto-24-batch4", "auto-none", "auto-none-batch4",
-        "auto-16-resident", "repeat-16", "repeat-none"]
+        "auto-16-resident", "auto-24-plan", "repeat-16", "repeat-none"]
 check(sorted(rows) == sorted(want), f"rows {sorted(rows)}")
 r = rows["auto-4"]
 check(r["exit"] == 1 and "refusing to start" in r["error"] and r["measured_seconds_per_image"] is None, "a refusal is a row with its error")
@@ -87,13 +87,15 @@ r = rows["auto-16-resident"]
 check(r["memory_mode_forced"] == "resident" and r["plan"] == "bf16, resident, tiled VAE decode"
       and r["predicted_peak_bytes"] == 24793000000, f"a forced row is predicted from its mode's costing {r}")
 check(rows["auto-16"]["memory_mode_forced"] is None, "an unforced row says so")
+check(rows["auto-24-plan"]["memory_mode_forced"] is None and rows["auto-24-plan"]["plan"] == rows["auto-24"]["plan"],
+      "a 'plan' row follows the planner")
 r = rows["repeat-16"]
 check(r["per_image_s"] == [0.9, 0.8] and r["repeated_prompt_seconds_per_image"] == 0.8, "the second image's time")
 check(r["predicted_seconds_repeated_prompt"] == 0.8 and r["within_25pct_repeated_time"] is True, "repeated prediction")
 b4 = rows["auto-24-batch4"]
 check(b4["batch"] == 4 and abs(b4["measured_seconds_per_image"] - (0.9 + 2.4) / 4) < 1e-9, "batch 4 per image")
-check(table["summary"]["runs"] == 11 and table["summary"]["failed_or_refused"] == 2, "summary counts")
+check(table["summary"]["runs"] == 12 and table["summary"]["failed_or_refused"] == 2, "summary counts")
 for label in want:
     check(os.path.exists(os.path.join(sys.argv[2], label + ".log")), f"log of {label} kept")
-print("device_vram.sh with a fake zimage and nvidia-smi: 11 rows (one forced into a memory mode), refusal and crash recorded, plans, peaks, times parsed")
+print("device_vram.sh with a fake zimage and nvidia-smi: 12 rows (one forced into a memory mode), refusal and crash recorded, plans, peaks, times parsed")
 PY

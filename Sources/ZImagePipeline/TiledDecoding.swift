@@ -1,4 +1,5 @@
 import ZImageModels
+import ZImagePlanner
 import ZImageTensor
 
 /// VAE decoding in overlapping latent tiles blended linearly across the overlap (the approach of

@@ -50,6 +50,10 @@ public struct Calibration: Sendable, Equatable, Codable {
     /// use, and held from the driver (in use + cached).
     public var tiledPoolInUseBytes = Int(20.16 * Double(1 << 30))
     public var tiledPoolHeldBytes = Int(21.66 * Double(1 << 30))
+    /// The pool's tensors in use at the peak of the unbudgeted bf16 run (full decode): the VAE's live
+    /// tensors on top of the weights and workspaces (its per-pixel figure without the blocks it
+    /// could not reuse, which a pool under a budget gives back).
+    public var untiledPoolInUseBytes = Int(22.12 * Double(1 << 30))
 
     /// The H200 runs of 2026-12-01.
     public static let h200 = Calibration(card: CardCatalog.cards.first { $0.name.contains("H200") }
@@ -85,9 +89,11 @@ public struct Calibration: Sendable, Equatable, Codable {
         let workspaces = max(tiledPoolInUseBytes - resident - activations, 0)
         let fixed = contextBytes + poolCache + workspaces
         let vaeBytesPerPixel = Double(max(peakBF16Bytes - fixed - resident, 0)) / (1024 * 1024)
+        let vaeLiveBytesPerPixel = Double(max(untiledPoolInUseBytes - resident - workspaces, 0)) / (1024 * 1024)
         return Efficiencies(bf16: bf16, fp8: fp8, vae: vae, textEncoderBandwidth: text,
                             perImageOverheadSeconds: max(endToEndSeconds - stages, 0),
                             fixedOverheadBytes: fixed, vaeBytesPerPixel: vaeBytesPerPixel,
+                            vaeLiveBytesPerPixel: vaeLiveBytesPerPixel,
                             contextBytes: contextBytes, poolCacheBytes: poolCache, workspaceBytes: workspaces,
                             firstImageOverheadSeconds: firstImageOverheadSeconds)
     }
@@ -112,6 +118,10 @@ public struct Efficiencies: Sendable, Equatable, Codable {
     /// Device bytes the VAE decode adds per output pixel (cuDNN's channels-last buffers, feature maps,
     /// the pool's blocks it cannot reuse).
     public var vaeBytesPerPixel: Double
+    /// The VAE decode's live tensors per output pixel (without the blocks it could not reuse): a
+    /// tile's bytes, served from the blocks the denoising loop freed (measured: tiled runs peak at the
+    /// loop, `bench/results/2026-12-01-h200-vram-table.json`).
+    public var vaeLiveBytesPerPixel = 0.0
     /// The CUDA context and the driver's share (nvidia-smi before any weight loads).
     public var contextBytes = 0
     /// The pool's cached (freed, not returned) blocks through the denoising loop.

@@ -1,11 +1,12 @@
 /// The cost of one plan: memory per stage and time per image.
 ///
-/// Memory: peak = fixed overhead + what stays on the device through the run + the largest stage's
-/// own bytes (text encoding, denoising, decoding). A streamed component holds two slots (its
-/// largest layer twice) instead of its layers; in the streamed modes the text encoder's slots and the
-/// caption refiner are on the device only while the prompt is encoded (the engine gives them back),
-/// and under a budget the pool's cache goes back before the budget would be passed
-/// (`Plan.kept(under:)`). Time: a streamed stage takes the larger of its
+/// Memory: peak = context + workspaces + what stays on the device through the run + the largest
+/// stage's own bytes with the pool's cache at that point (`StageMemory.peak`). A streamed component
+/// holds two slots (its largest layer twice) instead of its layers; in the streamed modes the text
+/// encoder's slots and the caption refiner are on the device only while the prompt is encoded (the
+/// engine gives them back to the pool, whose cache then holds them); a tiled decode's tiles are served
+/// from the blocks the loop freed. Under a budget the pool's cache goes back before the budget would
+/// be passed (`Plan.kept(under:)`): what must fit is the tensors in use (`StageMemory.inUse`). Time: a streamed stage takes the larger of its
 /// compute and its copies over the host link (double-buffered: the copy of layer i + 1 overlaps
 /// the compute of layer i).
 extension Planner {
@@ -14,7 +15,24 @@ extension Planner {
         /// On the device from the first stage to the last.
         var resident: Int
         var textEncoding: Int, denoising: Int, decoding: Int
-        var peak: Int { resident + max(textEncoding, denoising, decoding) }
+        /// What the text stage gives back to the pool's cache when it ends (the streamed modes' slots
+        /// and caption refiner): cached through the later stages unless a budget makes the pool return it.
+        var textLeftInCache = 0
+        /// A tiled decode: its tiles reuse the blocks the denoising loop freed.
+        var tiled = false
+
+        /// The peak with the pool keeping `cache` bytes of freed blocks through the loop (unbudgeted):
+        /// the loop's activations and cache (and what the text stage left); a full decode on top of
+        /// that cache (its calibrated bytes are what the unbudgeted full decode added over it), a tiled
+        /// one inside it unless a tile is larger.
+        func peak(cache: Int) -> Int {
+            let loop = denoising + cache + textLeftInCache
+            let decode = tiled ? max(decoding, loop) : decoding + cache + textLeftInCache
+            return resident + max(textEncoding, loop, decode)
+        }
+
+        /// The tensors in use at the peak when the pool gives its cache back (under a budget).
+        var inUse: Int { resident + max(textEncoding, denoising, decoding) }
     }
 
     /// Where `settings` puts the weights and activations of `request`.
@@ -28,7 +46,11 @@ extension Planner {
         let ditActivations = model.transformerActivationBytes(tokens: joint)
         let decodedPixels = settings.tiledDecode ? TileGrid.largestTilePixels(width: request.width, height: request.height)
             : request.width * request.height
-        let vaeActivations = Int(e.vaeBytesPerPixel * Double(decodedPixels))
+        // A full decode (or a "tiled" one that is a single tile): its calibrated bytes per pixel
+        // (live tensors and the blocks it could not reuse); a tile of several: its live tensors
+        // (served from the loop's freed blocks).
+        let tiles = settings.tiledDecode && TileGrid.tileCount(width: request.width, height: request.height) > 1
+        let vaeActivations = Int((tiles ? e.vaeLiveBytesPerPixel : e.vaeBytesPerPixel) * Double(decodedPixels))
         let textActivations = model.textHidden * max(request.promptTokens, 1) * 2 * 16
         let transformer: Int
         switch settings.transformer {
@@ -45,15 +67,17 @@ extension Planner {
         switch settings.textEncoder {
         case .resident:
             return StageMemory(resident: weights.textEncoder + transformer + weights.vae, textEncoding: textActivations,
-                               denoising: ditActivations, decoding: vaeActivations)
+                               denoising: ditActivations, decoding: vaeActivations, tiled: tiles)
         case .sequential:
-            // The encoder runs next to the transformer, then leaves before the decode's buffers.
+            // The encoder runs next to the transformer, then leaves (the pool's cache given back with it).
             return StageMemory(resident: transformer + weights.vae, textEncoding: weights.textEncoder + textActivations,
-                               denoising: ditActivations, decoding: vaeActivations)
+                               denoising: ditActivations, decoding: vaeActivations, tiled: tiles)
         case .streamed:
+            let encoding = max(textSlots, captionRefiner)
             return StageMemory(resident: transformer - captionRefiner + weights.vae,
-                               textEncoding: max(textSlots, captionRefiner) + textActivations,
-                               denoising: ditActivations, decoding: vaeActivations)
+                               textEncoding: encoding + textActivations,
+                               denoising: ditActivations, decoding: vaeActivations, textLeftInCache: encoding,
+                               tiled: tiles)
         }
     }
 
@@ -128,7 +152,8 @@ extension Planner {
         let perImage = forwards * forwardSeconds(settings, request, card) + vae + e.perImageOverheadSeconds
         let text = textEncoderSeconds(settings, request, card)
         return Plan(weights: format, mode: mode, tiledDecode: tiled, settings: settings,
-                    peakBytes: memory.peak + e.fixedOverheadBytes,
+                    peakBytes: memory.peak(cache: e.poolCacheBytes) + e.contextBytes + e.workspaceBytes,
+                    minimumBytes: memory.inUse + e.contextBytes + e.workspaceBytes,
                     secondsPerImage: perImage, secondsPerImageNewPrompt: perImage + text / batch,
                     runnable: missing.isEmpty, missing: missing, firstImageOverheadSeconds: e.firstImageOverheadSeconds)
     }

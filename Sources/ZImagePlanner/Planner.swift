@@ -28,6 +28,9 @@ public struct Plan: Sendable, Equatable, Codable {
     public var settings: PlanSettings
     /// Predicted process peak of device memory (what nvidia-smi shows), bytes.
     public var peakBytes: Int
+    /// Predicted peak when the pool gives every cached block back (the tensors in use and the
+    /// context): what a budget must hold, with the pool's margin, for the run to keep to it.
+    public var minimumBytes: Int
     /// Predicted seconds per image with a repeated prompt (kernels compiled, the caption features
     /// from the prompt cache: no text encoder).
     public var secondsPerImage: Double
@@ -44,11 +47,11 @@ public struct Plan: Sendable, Equatable, Codable {
     /// This plan under a budget of `limit` bytes: when its peak passes the limit only by the pool's
     /// cache (freed blocks kept for reuse), the pool gives that cache back before it would pass the
     /// limit (`CUDAMemoryPool.limitBytes`), so the run holds at most the limit; what it cannot give
-    /// back (tensors in use, the context, the margin the pool keeps for libraries) must fit.
-    func kept(under limit: Int, cacheBytes: Int, marginBytes: Int) -> Plan {
+    /// back (`minimumBytes`: tensors in use and the context, with the margin the pool keeps for
+    /// libraries) must fit.
+    func kept(under limit: Int, marginBytes: Int) -> Plan {
         var plan = self
-        let floor = peakBytes - cacheBytes + marginBytes
-        if peakBytes > limit, floor <= limit { plan.peakBytes = limit }
+        if peakBytes > limit, minimumBytes + marginBytes <= limit { plan.peakBytes = limit }
         return plan
     }
 
@@ -133,7 +136,7 @@ public struct Planner: Sendable {
 
     /// `plans` as they run under `limit` (see `Plan.kept(under:…)`).
     func budgeted(_ plans: [Plan], limit: Int) -> [Plan] {
-        plans.map { $0.kept(under: limit, cacheBytes: efficiencies.poolCacheBytes, marginBytes: Self.poolLimitMarginBytes) }
+        plans.map { $0.kept(under: limit, marginBytes: Self.poolLimitMarginBytes) }
     }
 
     /// The decision for `request` on `card` within `budget` bytes (nil: the card's whole memory).

@@ -103,12 +103,14 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
         let fp8PeakMiB = Double(fp8.peakBytes) / Double(1 << 20)
         #expect(abs(fp8PeakMiB - 33_817) / 33_817 < 0.03, "fp8 peak \(fp8PeakMiB) MiB")
         #expect(abs(fp8.secondsPerImageNewPrompt - 0.621) / 0.621 < 0.05, "fp8 \(fp8.secondsPerImageNewPrompt) s")
-        // Not fitted: the bf16 run at 24 GiB (resident, tiled): 22 731 MiB measured. Predicted
-        // 2.659 + 18.925 + max(0.59 DiT, 512² × 6 173 B = 1.507 VAE) = 23.09 GiB: 4 % over, never under.
+        // The bf16 run at 24 GiB (resident, tiled; its pool marks are fitted, its nvidia-smi peak is
+        // not): 22 731 MiB measured. Predicted 0.514 + 0.645 + 18.925 + the loop's 0.590 DiT
+        // activations with the pool's 1.5 GiB cache (the tiles, 432² × 2 611 B = 0.45 GiB live, are
+        // served from it) = 22.19 GiB: within 0.1 %.
         let tiled = try #require(plans.first { $0.weights == .bf16 && $0.mode == .resident && $0.tiledDecode })
         let tiledMeasured = 22_731.0 / 1024
         let tiledPredicted = Double(tiled.peakBytes) / Double(gib)
-        #expect(tiledPredicted >= tiledMeasured && tiledPredicted < tiledMeasured * 1.10, "\(tiledPredicted) GiB")
+        #expect(abs(tiledPredicted - tiledMeasured) / tiledMeasured < 0.01, "\(tiledPredicted) GiB")
         // Not fitted: fp8 after the streamed load (dense weights dropped as they are quantised; text
         // encoder bf16, embedding on the device): 22 799 MiB. Predicted 2.659 + 6.196 + 7.304 + 0.156
         // + 6.028 = 22.34 GiB.
@@ -124,6 +126,22 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
         #expect(batch.peakBytes == bf16.peakBytes)
     }
 
+    @Test func theTileGridCoversEveryExtentWithTheFewestEvenTiles() {
+        for extent in 1...400 {
+            let (size, starts) = TileGrid.tiles(extent)
+            #expect(starts.first == 0 && starts.last.map { $0 + size } == extent, "\(extent): \(size) \(starts)")
+            #expect(size <= max(TileGrid.maxTile, extent <= TileGrid.maxTile ? extent : 0), "\(extent): tile \(size)")
+            for (a, b) in zip(starts, starts.dropFirst()) {
+                #expect(b > a && a + size - b >= TileGrid.overlap, "\(extent): overlap \(a + size - b)")
+            }
+            // The fewest: one tile fewer of the largest size cannot cover the extent with the overlap.
+            if starts.count > 1 {
+                let fewer = starts.count - 1
+                #expect(fewer * TileGrid.maxTile - (fewer - 1) * TileGrid.overlap < extent, "\(extent): \(starts.count) tiles")
+            }
+        }
+    }
+
     @Test func guidanceDoublesTheForwardsAndTilingCostsTheOverlap() throws {
         let planner = Planner()
         let h200 = try card("H200")
@@ -132,8 +150,12 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
         }
         let plain = try resident(PlanRequest()), cfg = try resident(PlanRequest(guidance: true))
         #expect(cfg.secondsPerImage > 1.8 * plain.secondsPerImage)
-        // 1024² decodes as 3 × 3 tiles of 64² latents over 128²: 2.25 × the pixels, at most 512² at once.
-        #expect(TileGrid.overlapFactor(width: 1024, height: 1024) == 2.25)
+        // 1024² decodes as 3 × 3 tiles of 54² latents over 128² (starts 0, 37, 74; overlaps 17):
+        // 1.60 × the pixels, 432² at once (fixed 64² tiles stepping by 48 decoded 2.25 ×).
+        let grid = TileGrid.tiles(128)
+        #expect(grid.size == 54 && grid.starts == [0, 37, 74])
+        #expect(abs(TileGrid.overlapFactor(width: 1024, height: 1024) - 26_244.0 / 16_384) < 1e-12)
+        #expect(TileGrid.largestTilePixels(width: 1024, height: 1024) == 432 * 432)
         #expect(TileGrid.overlapFactor(width: 512, height: 512) == 1)
         let tiled = try resident(PlanRequest(), tiled: true)
         #expect(tiled.peakBytes < plain.peakBytes && tiled.secondsPerImage > plain.secondsPerImage)
@@ -282,44 +304,51 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
                 "\(decision.reason)")
         #expect(throws: PlanningError.self) { try before.plan(PlanRequest(), on: try card("H200"), budget: 8 * gib) }
         // This build streams: the same budget runs bf16 block streaming with a tiled decode, peak
-        // 2.659 + DiT 1.357 − caption refiner 0.659 + VAE 0.156 + max(text 0.667, DiT activations
-        // 0.604, 512² tiles 1.507) = 5.020 GiB; 8 × 0.2315 s of copies + tiled VAE 2.25 × 0.0359 +
-        // 0.0217 = 1.955 s per image. The full decode (9.541 GiB) is over by more than the pool's
-        // cache: its floor, 9.541 − 1.5 + 0.375 = 8.416 GiB, does not fit.
+        // context 0.514 + workspaces 0.645 + DiT 1.357 − caption refiner 0.659 + VAE 0.156 + the loop's
+        // DiT activations 0.604 with the pool's cache 1.5 and the text stage's slots 0.659 left in it
+        // (the 432² tiles, 0.45 GiB live, fit in that cache) = 4.776 GiB (measured 4.50); 8 × 0.2315 s
+        // of copies + tiled VAE 1.60 × 0.0359 + 0.0217 = 1.931 s per image. The full decode (10.21 GiB)
+        // is over by more than the pool's cache: its floor, 8.041 + 0.375 = 8.416 GiB, does not fit.
         let now = try #require(Planner().decide(PlanRequest(), on: try card("H200"), budget: 8 * gib).chosen)
         #expect(now.weights == .bf16 && now.mode == .blockStreaming && now.tiledDecode)
-        #expect(abs(Double(now.peakBytes) / Double(gib) - 5.020) < 0.005, "\(now.peakBytes)")
-        #expect(abs(now.secondsPerImage - 1.955) < 0.002, "\(now.secondsPerImage)")
+        #expect(abs(Double(now.peakBytes) / Double(gib) - 4.776) < 0.005, "\(now.peakBytes)")
+        #expect(abs(now.secondsPerImage - 1.931) < 0.002, "\(now.secondsPerImage)")
     }
 
     @Test func aPlanOverOnlyByThePoolsCacheIsKeptAtTheLimit() throws {
-        // H200, bf16 block streaming, full decode: 9.541 GiB, of which the pool's cache is 1.5 GiB;
-        // what it cannot give back is 9.541 − 1.5 + the 0.375 GiB margin = 8.416 GiB.
+        // H200, bf16 block streaming, full decode: context 0.514 + workspaces 0.645 + what stays (DiT
+        // 1.357 − caption refiner 0.659 + VAE 0.156 = 0.854) + the full decode 6.028 on top of the
+        // loop's cache 1.5 and the text stage's slots 0.667 left in it = 10.208 GiB (measured 9.92:
+        // bench/results/2026-12-01-h200-vram.json, auto-12). With the cache given back, in use:
+        // 0.514 + 0.645 + 0.854 + 6.028 = 8.041 GiB; with the pool's 0.375 GiB margin, 8.416 must fit.
         let planner = Planner(), h200 = try card("H200")
         let plan = try #require(planner.candidates(PlanRequest(), on: h200).first {
             $0.weights == .bf16 && $0.mode == .blockStreaming && !$0.tiledDecode
         })
         let cache = planner.efficiencies.poolCacheBytes, margin = Planner.poolLimitMarginBytes
         #expect(abs(cache - 3 * gib / 2) < 1 << 20 && margin == 384 << 20)
-        #expect(abs(Double(plan.peakBytes) / Double(gib) - 9.541) < 0.005, "\(plan.peakBytes)")
-        let floor = plan.peakBytes - cache + margin
-        // 9 GiB: over by 0.54 GiB, less than the cache, and the floor fits: held at the limit.
-        let kept = plan.kept(under: 9 * gib, cacheBytes: cache, marginBytes: margin)
+        #expect(abs(Double(plan.peakBytes) / Double(gib) - 10.208) < 0.005, "\(plan.peakBytes)")
+        #expect(abs(Double(plan.minimumBytes) / Double(gib) - 8.041) < 0.005, "\(plan.minimumBytes)")
+        let floor = plan.minimumBytes + margin
+        // 9 GiB: over by 1.2 GiB, all of it cache, and the floor fits: held at the limit.
+        let kept = plan.kept(under: 9 * gib, marginBytes: margin)
         #expect(kept.peakBytes == 9 * gib)
         #expect(kept.weights == plan.weights && kept.mode == plan.mode && kept.secondsPerImage == plan.secondsPerImage)
         // Exactly the floor still fits; a byte less does not, and the peak stays over the limit.
-        #expect(plan.kept(under: floor, cacheBytes: cache, marginBytes: margin).peakBytes == floor)
-        #expect(plan.kept(under: floor - 1, cacheBytes: cache, marginBytes: margin).peakBytes == plan.peakBytes)
+        #expect(plan.kept(under: floor, marginBytes: margin).peakBytes == floor)
+        #expect(plan.kept(under: floor - 1, marginBytes: margin).peakBytes == plan.peakBytes)
         // 8 GiB: the floor (8.416 GiB) does not fit: refused, its peak unchanged.
-        let refused = plan.kept(under: 8 * gib, cacheBytes: cache, marginBytes: margin)
+        let refused = plan.kept(under: 8 * gib, marginBytes: margin)
         #expect(refused.peakBytes == plan.peakBytes && refused.peakBytes > 8 * gib)
         // No budget (the card's 141 GiB) or one above the peak: unchanged.
-        #expect(plan.kept(under: h200.memoryBytes, cacheBytes: cache, marginBytes: margin) == plan)
-        #expect(plan.kept(under: plan.peakBytes, cacheBytes: cache, marginBytes: margin) == plan)
-        // No cache to give back: nothing over the limit is kept.
-        #expect(plan.kept(under: 9 * gib, cacheBytes: 0, marginBytes: margin).peakBytes == plan.peakBytes)
+        #expect(plan.kept(under: h200.memoryBytes, marginBytes: margin) == plan)
+        #expect(plan.kept(under: plan.peakBytes, marginBytes: margin) == plan)
+        // No cache to give back (everything at the peak in use): nothing over the limit is kept.
+        var noCache = plan
+        noCache.minimumBytes = plan.peakBytes
+        #expect(noCache.kept(under: 9 * gib, marginBytes: margin).peakBytes == plan.peakBytes)
         // `decide` maps the candidates through it: at 9 GiB this plan is chosen at the limit; at 8,
-        // the tiled decode (5.020 GiB) instead.
+        // the tiled decode (4.78 GiB) instead.
         let at9 = try #require(planner.decide(PlanRequest(), on: h200, budget: 9 * gib).chosen)
         #expect(at9.mode == .blockStreaming && !at9.tiledDecode && at9.peakBytes == 9 * gib, "\(at9.label)")
         let at8 = try #require(planner.decide(PlanRequest(), on: h200, budget: 8 * gib).chosen)
@@ -330,29 +359,32 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
 
     @Test func aRefusalNamesASizeThatFits() throws {
         // The engine of the calibration runs (resident only, the embedding on the device): the VAE's
-        // buffers decide, and they shrink with the size. At 21.5 GiB its smallest plan, bf16 resident
-        // tiled (2.659 + 18.925 + 1.507 = 23.091 GiB), leaves a floor of 23.091 − 1.5 + 0.375 =
-        // 21.966 GiB with the pool's cache given back: over. A full decode of 384² (6 173 B × 384² =
-        // 0.848 GiB) floors at 21.307 GiB and fits; 448² (1.154 GiB) at 21.613 does not.
+        // buffers decide, and they shrink with the size. At 21 GiB its smallest plan, bf16 resident
+        // tiled, needs 0.514 + 0.645 + 18.925 + the loop's 0.590 + the 0.375 margin = 21.05 GiB with the
+        // pool's cache given back: over. Below 512² one tile is the plain decode (6 173 B a pixel with
+        // the blocks it cannot reuse): 256² (0.377 GiB) needs 20.84 GiB and fits; 320² (0.589) 21.05
+        // does not.
         let planner = Planner(capabilities: .calibrationRuns), h200 = try card("H200")
-        let budget = Int(21.5 * Double(gib))
+        let budget = 21 * gib
         let decision = planner.decide(PlanRequest(), on: h200, budget: budget)
         #expect(decision.chosen == nil)
         let match = try #require(decision.reason.firstMatch(of: /; (\d+)x(\d+) fits/), "\(decision.reason)")
         let side = try #require(Int(match.1))
-        #expect(side == 384 && Int(match.2) == 384, "\(decision.reason)")
+        #expect(side == 256 && Int(match.2) == 256, "\(decision.reason)")
         #expect(planner.decide(PlanRequest(width: side, height: side), on: h200, budget: budget).chosen != nil)
         #expect(planner.decide(PlanRequest(width: side + 64, height: side + 64), on: h200, budget: budget).chosen == nil)
-        // At 23 GiB, which the old model refused, the tiled plan now runs held at the limit (the
-        // calibration's own run at 24 GiB held 21.66 GiB in the pool, 22.20 on nvidia-smi).
+        // At 22 GiB the tiled plan (22.17 GiB) runs held at the limit (the calibration's own run at
+        // 24 GiB held 21.66 GiB in the pool, 22.20 on nvidia-smi); at 23 GiB it fits as costed.
+        let at22 = try #require(planner.decide(PlanRequest(), on: h200, budget: 22 * gib).chosen)
+        #expect(at22.mode == .resident && at22.tiledDecode && at22.peakBytes == 22 * gib)
         let at23 = try #require(planner.decide(PlanRequest(), on: h200, budget: 23 * gib).chosen)
-        #expect(at23.mode == .resident && at23.tiledDecode && at23.peakBytes == 23 * gib)
+        #expect(at23.mode == .resident && at23.tiledDecode && at23.peakBytes < 23 * gib)
     }
 
     @Test func everyChosenPlanKeepsToItsBudget() throws {
         for capabilities in [EngineCapabilities.current, .all] {
             let planner = Planner(capabilities: capabilities)
-            let cache = planner.efficiencies.poolCacheBytes, margin = Planner.poolLimitMarginBytes
+            let margin = Planner.poolLimitMarginBytes
             for card in CardCatalog.cards where card.backend == .cuda {
                 for budget in [4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 80] {
                     for side in [512, 1024, 1536] {
@@ -362,12 +394,13 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
                             #expect(plan.peakBytes <= budget * gib)
                             #expect(plan.runnable)
                             // Its cost before the budget: within the limit, or over it by no more
-                            // than the pool's cache (what is left, with the margin, fits).
+                            // than the pool's cache (what is in use, with the margin, fits).
                             let limit = min(budget * gib, card.memoryBytes)
                             let raw = try #require(planner.candidates(request, on: card).first {
                                 $0.weights == plan.weights && $0.mode == plan.mode && $0.tiledDecode == plan.tiledDecode
                             })
-                            #expect(raw.peakBytes <= limit || raw.peakBytes - cache + margin <= limit, "\(card.name) \(budget) GiB: \(raw.label)")
+                            #expect(raw.peakBytes <= limit || raw.minimumBytes + margin <= limit, "\(card.name) \(budget) GiB: \(raw.label)")
+                            #expect(raw.minimumBytes <= raw.peakBytes)
                             #expect(plan.peakBytes == min(raw.peakBytes, limit))
                         }
                     }
@@ -391,23 +424,29 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
         #expect(plan.secondsPerImageNewPrompt > plan.secondsPerImage)
         // This build has every mode: the same plan. Without streaming, refused, naming what it lacks.
         #expect(Planner().decide(PlanRequest(), on: super4080, budget: 15 * gib).chosen == plan)
-        let before = Planner(capabilities: withoutStreaming).decide(PlanRequest(), on: super4080, budget: 15 * gib)
+        // Without streaming, 14 GiB: the smallest plan, fp8 sequential tiled (0.514 + 0.645 + DiT 6.196
+        // + VAE 0.156 + the encoder's 6.580 + 0.724 + 0.008 while it runs = 14.82 GiB, none of it cache),
+        // does not fit: refused, naming what would.
+        let before = Planner(capabilities: withoutStreaming).decide(PlanRequest(), on: super4080, budget: 14 * gib)
         #expect(before.chosen == nil && before.reason.contains("text-encoder streaming and block streaming"), "\(before.reason)")
-        // Sequential components without streaming (and the embedding on the device): at 21.5 GiB on
-        // the H200 resident even with a tiled decode (2.659 + 18.925 + 1.507 = 23.09 GiB) floors at
-        // 23.09 − 1.5 + 0.375 = 21.97 GiB with the pool's cache given back: over. Sequential frees the
-        // encoder before the decode, which then fits untiled: 2.659 + 11.620 + max(encoder 6.580 +
-        // embedding 0.724 + 0.008, 6.028) = 21.59 GiB, floor 20.47: held at the limit.
+        // Sequential components without streaming (and the embedding on the device): at 21 GiB on
+        // the H200 resident even with a tiled decode (0.514 + 0.645 + 18.925 + 0.590 + 1.5 = 22.17 GiB)
+        // needs 0.514 + 0.645 + 18.925 + 0.590 + the 0.375 margin = 21.05 GiB with the pool's cache
+        // given back: over. Sequential frees the encoder before the decode, which then fits untiled:
+        // 0.514 + 0.645 + 11.620 + max(encoder 6.580 + embedding 0.724 + 0.008, decode 6.028 + cache
+        // 1.5) = 20.31 GiB.
         let h200 = try card("H200")
-        let tight = Int(21.5 * Double(gib))
+        let tight = 21 * gib
         let sequential = try #require(Planner(capabilities: withoutStreaming).decide(PlanRequest(), on: h200, budget: tight).chosen)
-        #expect(sequential.mode == .sequential && sequential.weights == .bf16 && !sequential.tiledDecode)
-        #expect(sequential.settings.releasesTextEncoder && sequential.peakBytes == tight)
+        #expect(sequential.mode == .sequential && sequential.weights == .bf16 && !sequential.tiledDecode, "\(sequential.label)")
+        #expect(sequential.settings.releasesTextEncoder && sequential.peakBytes < tight)
+        #expect(abs(Double(sequential.peakBytes) / Double(gib) - 20.31) < 0.01, "\(sequential.peakBytes)")
         // This build keeps the token embedding on the host (0.724 GiB less): resident tiled fits
-        // 23 GiB (2.659 + 18.200 + 1.507 = 22.37 GiB), and a new prompt costs no reload.
+        // 23 GiB (0.514 + 0.645 + 18.200 + 0.590 + 1.5 = 21.45 GiB; measured 21.47), and a new prompt
+        // costs no reload.
         let now = try #require(Planner().decide(PlanRequest(), on: h200, budget: 23 * gib).chosen)
         #expect(now.mode == .resident && now.weights == .bf16 && now.tiledDecode, "\(now.label)")
-        #expect(abs(Double(now.peakBytes) / Double(gib) - 22.366) < 0.005, "\(now.peakBytes)")
+        #expect(abs(Double(now.peakBytes) / Double(gib) - 21.46) < 0.01, "\(now.peakBytes)")
     }
 
     @Test func aPlanNeedingACapabilityTheEngineLacksIsNeverChosen() throws {

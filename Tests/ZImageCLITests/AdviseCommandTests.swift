@@ -72,36 +72,37 @@ import ZImagePlanner
         }
         let cases = [
             // The streamed modes hold the encoder's slots (0.376 GiB) and the caption refiner (0.659)
-            // only while the prompt is encoded; a plan over its budget by no more than the pool's
-            // 1.5 GiB cache runs held at the limit when its floor (peak − 1.5 + 0.375 margin) fits.
-            // 11.5 GiB: nothing bf16 fits without streaming (text streaming needs 19.65 GiB, 15.13
-            // tiled: floors 18.52 and 14.00); no FP8 cores. bf16 block streaming: 2.659 + 1.357 −
-            // 0.659 + 0.156 + 6.028 = 9.541 GiB; compute-bound (25.6 TFLOP/s × 0.616: 3.58 s a
-            // forward against 0.46 s of copies).
+            // only while the prompt is encoded, then the pool's cache keeps them; a plan over its
+            // budget by no more than the pool's cache runs held at the limit when what is in use
+            // (with the 0.375 margin) fits.
+            // 11.5 GiB: nothing bf16 fits without streaming (text streaming needs 20.31 GiB, 14.88
+            // tiled: in use 18.47 and 12.79); no FP8 cores. bf16 block streaming: 0.514 + 0.645 +
+            // 1.357 − 0.659 + 0.156 + 6.028 on the cache 1.5 and the text stage's 0.659 = 10.20 GiB;
+            // compute-bound (25.6 TFLOP/s × 0.616: 3.58 s a forward against 0.46 s of copies).
             Expected(card: "RTX 3060 12GB", thisBuild: "bf16, block-streaming, full VAE decode",
-                     potential: ("bf16, block-streaming, full VAE decode", 9.541, 30.107, 30.390)),
-            // 9.5 GiB: the full decode's 9.541 GiB is over by 0.04 GiB, its floor 8.416 fits: held at
+                     potential: ("bf16, block-streaming, full VAE decode", 10.20, 30.107, 30.390)),
+            // 9.5 GiB: the full decode's 10.20 GiB is over by 0.70 GiB, all cache; in use 8.416 fits: held at
             // 9.5 GiB, and it saves the tiles' overlap, 1.25 × 10.44 TFLOP / (0.294 × 59.5 TFLOP/s) =
             // 0.746 s an image, on the tiled plan's 13.712 (13.995 with a new prompt): 12.966, 13.249 s.
             Expected(card: "RTX 3080 10GB", thisBuild: "bf16, block-streaming, full VAE decode",
                      potential: ("bf16, block-streaming, full VAE decode", 9.5, 12.966, 13.249)),
             Expected(card: "RTX 4070 Ti", thisBuild: "bf16, block-streaming, full VAE decode",
-                     potential: ("bf16, block-streaming, full VAE decode", 9.541, 9.625, 9.908)),
-            // 15.5 GiB: bf16 text streaming tiled now fits (2.659 + 10.805 + 0.156 + 1.507 = 15.13 GiB;
+                     potential: ("bf16, block-streaming, full VAE decode", 10.20, 9.625, 9.908)),
+            // 15.5 GiB: bf16 text streaming tiled fits (14.88 GiB;
             // FP8 plans fit too, but bf16 comes first for quality), yet bf16 block streaming with a
             // full decode fits, costs no time on this card and streams the encoder just as text
             // streaming does, without the tiles' overlap.
             Expected(card: "RTX 4080 SUPER", thisBuild: "bf16, block-streaming, full VAE decode",
-                     potential: ("bf16, block-streaming, full VAE decode", 9.541, 7.399, 7.682)),
-            // 23.5 GiB: resident needs 26.89 GiB (floor 25.76); resident with a tiled decode fits (the embedding on
-            // the host: 2.659 + 18.200 + 1.507 = 22.37 GiB) but its 2.25× decode costs 1.25 × 10.44 TFLOP
+                     potential: ("bf16, block-streaming, full VAE decode", 10.20, 7.399, 7.682)),
+            // 23.5 GiB: resident needs 26.89 GiB (in use 25.39); resident with a tiled decode fits (the embedding on
+            // the host: 0.514 + 0.645 + 18.200 + 0.590 + 1.5 = 21.46 GiB) but its 2.25× decode costs 1.25 × 10.44 TFLOP
             // / (0.294 × 165.2 TFLOP/s) = 0.269 s an image: 4.684 + 0.269 + 0.024 (text) = 4.976 s with
-            // a new prompt. Text streaming with a full decode (2.659 + 11.464 − 0.659 + 0.156 + 6.028 =
-            // 19.65 GiB) costs only the new prompt's
+            // a new prompt. Text streaming with a full decode (0.514 + 0.645 + 11.464 − 0.659 + 0.156 + 6.028
+            // + 1.5 + 0.659 = 20.31 GiB) costs only the new prompt's
             // copies, 7.065 GB / 25 GB/s = 0.283 s: 4.966 s. It ties block streaming (compute-bound)
             // and wins the tie as the simpler; sequential (20.87 GiB) adds its reload to the compute: 4.990 s.
             Expected(card: "RTX 4090", thisBuild: "bf16, text-streaming, full VAE decode",
-                     potential: ("bf16, text-streaming, full VAE decode", 19.649, 4.684, 4.966)),
+                     potential: ("bf16, text-streaming, full VAE decode", 20.308, 4.684, 4.966)),
             Expected(card: "RX 7700 XT", thisBuild: nil, potential: nil),
             Expected(card: "Apple M2 Max", thisBuild: nil, potential: nil),
         ]

@@ -1,28 +1,36 @@
+import Foundation
 import ZImageModels
 import ZImagePlanner
 import ZImageTensor
 
 /// VAE decoding in overlapping latent tiles blended linearly across the overlap (the approach of
-/// diffusers' `AutoencoderKL.tiled_decode`): peak memory follows the tile, not the image.
+/// diffusers' `AutoencoderKL.tiled_decode`): peak memory follows the tile, not the image. The tiles
+/// are `TileGrid`'s, which the planner costs: 64 latent pixels (512 image pixels) a side, stepping by
+/// 48 (a quarter overlapping).
+///
+/// `ZIMAGE_DECODE_TILE` (latent pixels, 32 to 256) changes the tile for measurements only: the
+/// planner costs `TileGrid.tile`, so a budgeted run with another tile keeps no promise
+/// (bench/device_tiles.sh).
 enum TiledDecoding {
-    /// Latent tile size and overlap (64 latent pixels = 512 image pixels, a quarter overlapping).
-    static let tile = 64, overlap = 16
+    /// The tile `ZIMAGE_DECODE_TILE` asks for, else `TileGrid.tile`.
+    static let tile: Int = {
+        guard let text = ProcessInfo.processInfo.environment["ZIMAGE_DECODE_TILE"], let value = Int(text),
+              (32...256).contains(value) else { return TileGrid.tile }
+        return value
+    }()
 
-    static func decode(_ z: Tensor, decoder: VAEDecoder, tile: Int = tile, overlap: Int = overlap) throws -> Tensor {
+    static func decode(_ z: Tensor, decoder: VAEDecoder, tile: Int = tile, overlap: Int = TileGrid.overlap) throws -> Tensor {
         let (height, width) = (z.shape[2], z.shape[3])
         guard height > tile || width > tile else { return try decoder.decode(z) }
-        let stride = tile - overlap, scale = 8
+        let scale = TileGrid.scale
         let outHeight = height * scale, outWidth = width * scale
         var sum = [Float](repeating: 0, count: 3 * outHeight * outWidth)
         var weight = [Float](repeating: 0, count: outHeight * outWidth)
-        let starts = { (extent: Int) -> [Int] in
-            var result = Array(Swift.stride(from: 0, to: max(extent - overlap, 1), by: stride))
-            if let last = result.last, last + tile < extent { result.append(extent - tile) }
-            return result.map { min($0, max(extent - tile, 0)) }
-        }
-        for top in Set(starts(height)).sorted() {
-            for left in Set(starts(width)).sorted() {
-                let h = min(tile, height - top), w = min(tile, width - left)
+        let rows = TileGrid.tiles(height, tile: tile, overlap: overlap)
+        let columns = TileGrid.tiles(width, tile: tile, overlap: overlap)
+        for top in rows.starts {
+            for left in columns.starts {
+                let h = rows.size, w = columns.size
                 let piece = try z.slice(axis: 2, top..<(top + h)).slice(axis: 3, left..<(left + w))
                 let pixels = try decoder.decode(piece).toFloats()
                 let (ph, pw) = (h * scale, w * scale)

@@ -5,9 +5,8 @@ import Foundation
 ///
 /// Along each axis, tiles of `tile` latent pixels (64 = 512 image pixels) stepping by `tile −
 /// overlap` (48), the last moved back to end at the edge: 1024² (128 latent pixels) is 3 × 3 tiles
-/// at 0, 48 and 64, 2.25 × the image's pixels decoded, 512² at once. (Evenly spread tiles of 54 —
-/// 1.60 × the pixels — measured slower on the H200: 0.90 s against 0.86 s an image at 16 GiB, the
-/// convolutions at 432² less efficient than at 512²; `bench/results/2026-12-01-h200-vram.json`.)
+/// at 0, 48 and 64, 2.25 × the image's pixels decoded, 512² at once. `bench/device_tiles.sh`
+/// measures other tiles (`ZIMAGE_DECODE_TILE`).
 public enum TileGrid {
     public static let tile = 64, overlap = 16, scale = 8
 

@@ -5,29 +5,30 @@ import ZImageTensor
 
 /// VAE decoding in overlapping latent tiles blended linearly across the overlap (the approach of
 /// diffusers' `AutoencoderKL.tiled_decode`): peak memory follows the tile, not the image. The tiles
-/// are `TileGrid`'s, which the planner costs: 64 latent pixels (512 image pixels) a side, stepping by
-/// 48 (a quarter overlapping).
+/// are `TileGrid`'s, which the planner costs: the fewest of at most 64 latent pixels (512 image
+/// pixels) a side overlapping by at least 16, all one size, evenly spread (3 × 3 of 54 at 1024²).
 ///
-/// `ZIMAGE_DECODE_TILE` (latent pixels, 32 to 256) changes the tile for measurements only: the
-/// planner costs `TileGrid.tile`, so a budgeted run with another tile keeps no promise
+/// `ZIMAGE_DECODE_TILE` (latent pixels, 32 to 256) changes the largest tile for measurements only:
+/// the planner costs `TileGrid.maxTile`, so a budgeted run with another keeps no promise
 /// (bench/device_tiles.sh).
 enum TiledDecoding {
-    /// The tile `ZIMAGE_DECODE_TILE` asks for, else `TileGrid.tile`.
-    static let tile: Int = {
+    /// The largest tile `ZIMAGE_DECODE_TILE` asks for, else `TileGrid.maxTile`.
+    static let maxTile: Int = {
         guard let text = ProcessInfo.processInfo.environment["ZIMAGE_DECODE_TILE"], let value = Int(text),
-              (32...256).contains(value) else { return TileGrid.tile }
+              (32...256).contains(value) else { return TileGrid.maxTile }
         return value
     }()
 
-    static func decode(_ z: Tensor, decoder: VAEDecoder, tile: Int = tile, overlap: Int = TileGrid.overlap) throws -> Tensor {
+    static func decode(_ z: Tensor, decoder: VAEDecoder, maxTile: Int = maxTile,
+                       overlap: Int = TileGrid.overlap) throws -> Tensor {
         let (height, width) = (z.shape[2], z.shape[3])
-        guard height > tile || width > tile else { return try decoder.decode(z) }
+        guard height > maxTile || width > maxTile else { return try decoder.decode(z) }
         let scale = TileGrid.scale
         let outHeight = height * scale, outWidth = width * scale
         var sum = [Float](repeating: 0, count: 3 * outHeight * outWidth)
         var weight = [Float](repeating: 0, count: outHeight * outWidth)
-        let rows = TileGrid.tiles(height, tile: tile, overlap: overlap)
-        let columns = TileGrid.tiles(width, tile: tile, overlap: overlap)
+        let rows = TileGrid.tiles(height, maxTile: maxTile, overlap: overlap)
+        let columns = TileGrid.tiles(width, maxTile: maxTile, overlap: overlap)
         for top in rows.starts {
             for left in columns.starts {
                 let h = rows.size, w = columns.size

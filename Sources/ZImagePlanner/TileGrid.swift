@@ -3,20 +3,26 @@ import Foundation
 /// The tiles a tiled VAE decode covers a latent with: the one grid both the decode
 /// (ZImagePipeline/TiledDecoding.swift) and the planner's costing use.
 ///
-/// Along each axis, tiles of `tile` latent pixels (64 = 512 image pixels) stepping by `tile −
-/// overlap` (48), the last moved back to end at the edge: 1024² (128 latent pixels) is 3 × 3 tiles
-/// at 0, 48 and 64, 2.25 × the image's pixels decoded, 512² at once. `bench/device_tiles.sh`
-/// measures other tiles (`ZIMAGE_DECODE_TILE`).
+/// Along each axis, the fewest tiles of at most `maxTile` latent pixels (64 = 512 image pixels)
+/// that overlap by at least `overlap` (16), all of one size, spread evenly: 1024² (128 latent
+/// pixels) is 3 × 3 tiles of 54 (432² pixels) at 0, 37 and 74, 1.60 × the image's pixels decoded.
+/// Fixed 64-pixel tiles stepping by 48 took 3 × 3 tiles of 64 (2.25 ×, 512² at once). Measured on
+/// the H200 (`bench/results/2026-12-01-h200-tiles.json`, bf16 text streaming at 16 GiB, batch 4, the
+/// repeated prompt): 0.901 s an image with 64-pixel tiles, 0.859 with 54 (0.860 with 2 × 2 of 80),
+/// 0.800 with the full decode; peak 15 273 MiB with 64, 15 207 with 54.
 public enum TileGrid {
-    public static let tile = 64, overlap = 16, scale = 8
+    public static let maxTile = 64, overlap = 16, scale = 8
 
     /// The tile size and start of each tile along one latent extent (one tile of the whole extent
-    /// when it fits in `tile`).
-    public static func tiles(_ extent: Int, tile: Int = tile, overlap: Int = overlap) -> (size: Int, starts: [Int]) {
-        guard extent > tile, tile > overlap else { return (extent, [0]) }
-        var starts = Array(stride(from: 0, to: extent - overlap, by: tile - overlap))
-        if let last = starts.last, last + tile < extent { starts.append(extent - tile) }
-        return (tile, Array(Set(starts.map { min($0, extent - tile) })).sorted())
+    /// when it fits in `maxTile`).
+    public static func tiles(_ extent: Int, maxTile: Int = maxTile, overlap: Int = overlap) -> (size: Int, starts: [Int]) {
+        guard extent > maxTile, maxTile > overlap else { return (extent, [0]) }
+        // n tiles of size s cover the extent with overlaps ≥ o when n·s − (n − 1)·o ≥ extent.
+        let count = (extent - overlap + (maxTile - overlap) - 1) / (maxTile - overlap)
+        let size = (extent + (count - 1) * overlap + count - 1) / count
+        // Starts spread evenly: consecutive ones differ by at most ⌈(extent − s)/(n − 1)⌉ ≤ s − o.
+        let starts = (0..<count).map { $0 * (extent - size) / (count - 1) }
+        return (size, starts)
     }
 
     /// How many tiles cover a `width` × `height` image (1: the tiled decode is the plain one).

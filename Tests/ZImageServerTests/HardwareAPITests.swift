@@ -68,16 +68,16 @@ import ZImageTensor
             let chosenSettings = try #require(chosen["settings"] as? [String: Any])
             #expect(chosenSettings["text_encoder"] as? String == "streamed" && chosenSettings["transformer"] as? String == "resident")
             #expect(chosenSettings["tiled_decode"] as? Bool == false && chosenSettings["quantised_text_encoder"] as? Bool == false)
-            // What a bigger budget buys: bf16 resident with a full decode (26.89 GiB), faster with a new
-            // prompt (the encoder resident: 0.024 s against 0.283 s of streamed copies); resident tiled
-            // (22.37 GiB, its overlap 0.269 s an image) and sequential (20.87 GiB, its reload) are not.
+            // What a bigger budget buys, faster with a new prompt (the encoder resident: 0.024 s against
+            // 0.283 s of streamed copies): bf16 resident tiled (21.46 GiB, its overlap 0.129 s an image)
+            // and with a full decode (26.89 GiB); sequential (its reload) is not.
             let bigger = try #require(hardware["bigger_budget"] as? [[String: Any]])
             let chosenSeconds = try #require(chosen["seconds_per_image_new_prompt"] as? Double)
             #expect(bigger.allSatisfy { ($0["peak_bytes"] as? Int ?? 0) > 20 << 30
                 && ($0["seconds_per_image_new_prompt"] as? Double ?? .infinity) < chosenSeconds })
-            #expect(bigger.count == 1)
-            #expect(bigger.first?["weights"] as? String == "bf16" && bigger.first?["mode"] as? String == "resident"
-                && bigger.first?["tiled_decode"] as? Bool == false)
+            #expect(bigger.count == 2)
+            #expect(bigger.allSatisfy { $0["weights"] as? String == "bf16" && $0["mode"] as? String == "resident" })
+            #expect(Set(bigger.compactMap { $0["tiled_decode"] as? Bool }) == [true, false])
             let potential = try #require((hardware["with_all_modes"] as? [String: Any])?["chosen"] as? [String: Any])
             #expect(potential["weights"] as? String == "bf16", "with every mode bf16 fits 20 GiB by streaming")
             #expect(potential["mode"] as? String == chosen["mode"] as? String)

@@ -110,6 +110,11 @@ bash Tests/e2e/test_restart.sh "$bin" $((port + 1))
 # One worker per device (issue 12): two CPU workers in one process run two jobs at once.
 bash Tests/e2e/test_devices.sh "$bin" $((port + 2))
 
+# The device scripts' parsing without a GPU (issue 10's VRAM table with a fake zimage and nvidia-smi;
+# issue 13's worker throughput with two CPU workers and a fake nvidia-smi).
+bash bench/test_device_vram.sh
+bash bench/test_device_workers.sh "$bin"
+
 # Scale-out (issue 12): two nodes on the PostgreSQL above behind nginx (deploy/nginx-zimage.conf);
 # 40 jobs, node A killed mid-job, idempotent retries, SSE and cancel across nodes.
 python3 Tests/e2e/test_cluster.py "$bin" "$ZIMAGE_TEST_POSTGRES_URL"

@@ -6,9 +6,9 @@
 /// encoder's slots and the caption refiner are on the device only while the prompt is encoded (the
 /// engine gives them back to the pool, whose cache then holds them); a tiled decode's tiles are served
 /// from the blocks the loop freed. Under a budget the pool's cache goes back before the budget would
-/// be passed (`Plan.kept(under:)`): what must fit is the tensors in use (`StageMemory.inUse`). Time: a streamed stage takes the larger of its
-/// compute and its copies over the host link (double-buffered: the copy of layer i + 1 overlaps
-/// the compute of layer i).
+/// be passed (`Plan.kept(under:)`): what must fit is the tensors in use (`StageMemory.inUse`).
+/// Time: a streamed stage takes the larger of its compute and its copies over the host link
+/// (double-buffered: the copy of layer i + 1 overlaps the compute of layer i).
 extension Planner {
     /// Device bytes of one plan, by what stays and what each stage adds (without the fixed overhead).
     struct StageMemory: Equatable {

@@ -3,6 +3,7 @@ import Foundation
 import ZImageCPU
 import ZImageCUDA
 import ZImageHub
+import ZImageModels
 import ZImagePipeline
 import ZImagePlanner
 import ZImageTensor
@@ -119,7 +120,8 @@ public struct GenerateCommand: ParsableCommand {
             backend: backend, budget: vramBudget,
             request: PlanRequest(width: parameters.width, height: parameters.height, batch: parameters.batchSize,
                                  steps: parameters.steps, guidance: parameters.guidanceScale > 0,
-                                 weights: Self.weights(modelOptions.precision, precision))) {
+                                 weights: Self.weights(modelOptions.precision, precision),
+                                 loraBytes: LoRAMerge.changedBytes(loras))) {
             note("plan: \(decision.reason)")
             let plan = try RunPlanning.require(decision)
             if plan.tiledDecode { parameters.tiledDecode = true }

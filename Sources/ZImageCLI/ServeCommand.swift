@@ -160,11 +160,12 @@ public struct ServeCommand: AsyncParsableCommand {
                                         loraLibrary: LoRALibrary(directory: loraDirectory))
             if let decision {
                 let card = decision.card, limit = decision.budgetBytes, planned = request, mode = loadedMode
-                engine.jobPlanner = { parameters in
+                engine.jobPlanner = { parameters, loraBytes in
                     var job = planned
                     (job.width, job.height, job.batch, job.steps) = (parameters.width, parameters.height,
                                                                      parameters.batchSize, parameters.steps)
                     job.guidance = parameters.guidanceScale > 0
+                    job.loraBytes = loraBytes
                     let choice = Planner().decide(job, on: card, budget: limit)
                     guard let chosen = choice.chosen else {
                         throw GenerationError.invalidParameter("size", "over this server's --vram-budget: \(choice.reason)")

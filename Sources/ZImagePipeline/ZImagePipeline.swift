@@ -120,7 +120,8 @@ public final class ZImagePipeline {
     /// with streamed blocks, the one built for the active LoRAs (`useLoRAs` builds it again).
     public private(set) var baseTransformer: ZImageTransformer
     /// Builds the streamed transformer again with LoRAs merged as it reads (block streaming: the
-    /// merged weights go to host memory like the plain ones); nil when the transformer is resident.
+    /// merged weights go to host memory like the plain ones; text streaming: the resident weights
+    /// merged as they upload, the caption refiner's host copies likewise); nil when nothing streams.
     private var streamedTransformer: (([WeightedLoRA]) throws -> ZImageTransformer)?
     /// The LoRAs merged into `transformer`, in order.
     public private(set) var loras: [WeightedLoRA] = []
@@ -190,7 +191,7 @@ public final class ZImagePipeline {
                                       streamsImageBlocks: placement.streamsTransformerBlocks, loras: loras)
             }
             baseTransformer = try build([])
-            if placement.streamsTransformerBlocks { streamedTransformer = build }
+            streamedTransformer = build
             try backend.releaseCachedDeviceMemory()
         } else if precision.transformerLinearFormat != .dense {
             // FP8 and int8 hold the projections once (no dense copy); LoRAs re-read the dense weights.
@@ -259,10 +260,11 @@ public final class ZImagePipeline {
         }
         guard identity(loras) != identity(self.loras) else { return }
         if let build = streamedTransformer {
-            // Block streaming: the transformer is built again from the file with these LoRAs merged
-            // as each block is read. The previous one stays until the new one is built (a failed
-            // LoRA leaves it, and `loras`, as they were): for that time the host holds both sets
-            // of block copies and the device both sets of slots.
+            // Text or block streaming: the transformer is built again from the file with these LoRAs
+            // merged as each weight is read. The previous one stays until the new one is built (a
+            // failed LoRA leaves it, and `loras`, as they were): for that time the device holds both
+            // (block streaming: both sets of slots; text streaming: both resident transformers, which
+            // the planner counts) and the host both sets of streamed copies.
             let rebuilt = try build(loras)
             baseTransformer = rebuilt
             transformer = rebuilt
@@ -274,9 +276,8 @@ public final class ZImagePipeline {
         transformer = baseTransformer
         self.loras = []
         if !loras.isEmpty, baseTransformer.streamsWeights {
-            throw GenerationError.modelNotSupported("LoRAs with a streamed text encoder and a resident transformer "
-                + "(text-streaming, or split files with any streaming) are not supported yet: use block-streaming with a "
-                + "model folder, or a resident mode (--memory-mode)")
+            throw GenerationError.modelNotSupported("LoRAs with streamed weights from split files are not supported "
+                + "yet: use a model folder, or a resident mode (--memory-mode)")
         }
         if !loras.isEmpty, !baseTransformer.hasDenseWeights {
             guard let read = denseTransformerParameters else { _ = try baseTransformer.merging(loras); return }

@@ -20,6 +20,9 @@ extension Planner {
         var textLeftInCache = 0
         /// A tiled decode: its tiles reuse the blocks the denoising loop freed.
         var tiled = false
+        /// Merging the request's LoRAs, before the prompt is encoded: what the merge holds beside
+        /// `resident` (0 without LoRAs).
+        var merging = 0
 
         /// The peak with the pool keeping `cache` bytes of freed blocks through the loop (unbudgeted):
         /// the loop's activations and cache (and what the text stage left); a full decode on top of
@@ -28,11 +31,11 @@ extension Planner {
         func peak(cache: Int) -> Int {
             let loop = denoising + cache + textLeftInCache
             let decode = tiled ? max(decoding, loop) : decoding + cache + textLeftInCache
-            return resident + max(textEncoding, loop, decode)
+            return resident + max(merging, textEncoding, loop, decode)
         }
 
         /// The tensors in use at the peak when the pool gives its cache back (under a budget).
-        var inUse: Int { resident + max(textEncoding, denoising, decoding) }
+        var inUse: Int { resident + max(merging, textEncoding, denoising, decoding) }
     }
 
     /// Where `settings` puts the weights and activations of `request`.
@@ -59,6 +62,22 @@ extension Planner {
             let block = model.blockBytes(format)
             transformer = weights.transformer - model.streamedBlocks * block + 2 * block
         }
+        // LoRAs (`loraBytes`, as bf16): a resident transformer keeps merged copies of the weights they
+        // change beside its own (`ZImagePipeline.useLoRAs`); FP8/int8 without dense weights read the
+        // dense transformer again to merge, then quantise a second transformer; a streamed one (text
+        // or block streaming) is built again from the file beside the old one, then the old one goes.
+        var loraResident = 0, merging = 0
+        if request.loraBytes > 0 {
+            switch (settings.transformer, settings.textEncoder) {
+            case (.resident, .streamed): merging = transformer
+            case (.streamed, _): merging = transformer
+            case (.resident, _) where format.isQuantised:
+                let dense = model.weightBytes(.bf16, keepsDenseCopy: false).transformer
+                loraResident = transformer
+                merging = keepsDense ? request.loraBytes : dense + request.loraBytes
+            case (.resident, _): loraResident = request.loraBytes
+            }
+        }
         let textSlots = 2 * model.textLayerBytes(format, quantised: settings.quantisedTextEncoder)
         // The streamed modes stream the caption refiner too; both it and the encoder's slots are
         // on the device only while the prompt is encoded (given back after: measured, the block-
@@ -66,18 +85,20 @@ extension Planner {
         let captionRefiner = model.refinerLayers * model.captionBlockBytes
         switch settings.textEncoder {
         case .resident:
-            return StageMemory(resident: weights.textEncoder + transformer + weights.vae, textEncoding: textActivations,
-                               denoising: ditActivations, decoding: vaeActivations, tiled: tiles)
+            return StageMemory(resident: weights.textEncoder + transformer + loraResident + weights.vae,
+                               textEncoding: textActivations, denoising: ditActivations, decoding: vaeActivations,
+                               tiled: tiles, merging: merging)
         case .sequential:
             // The encoder runs next to the transformer, then leaves (the pool's cache given back with it).
-            return StageMemory(resident: transformer + weights.vae, textEncoding: weights.textEncoder + textActivations,
-                               denoising: ditActivations, decoding: vaeActivations, tiled: tiles)
+            return StageMemory(resident: transformer + loraResident + weights.vae,
+                               textEncoding: weights.textEncoder + textActivations,
+                               denoising: ditActivations, decoding: vaeActivations, tiled: tiles, merging: merging)
         case .streamed:
             let encoding = max(textSlots, captionRefiner)
             return StageMemory(resident: transformer - captionRefiner + weights.vae,
                                textEncoding: encoding + textActivations,
                                denoising: ditActivations, decoding: vaeActivations, textLeftInCache: encoding,
-                               tiled: tiles)
+                               tiled: tiles, merging: merging)
         }
     }
 

@@ -9,13 +9,18 @@ public struct PlanRequest: Sendable, Equatable, Codable {
     public var promptTokens = 100
     /// The weight formats allowed (`--precision` fixes one; nil lets the planner pick).
     public var weights: WeightFormat?
+    /// Bytes of the transformer weights the request's LoRAs change, as bf16 (`LoRAMerge.changedBytes`;
+    /// 0: no LoRAs). A resident transformer keeps merged copies beside its own weights; a rebuilt
+    /// one (text or block streaming) is built beside the old one (`Planner.stageMemory`).
+    public var loraBytes = 0
 
     public init(width: Int = 1024, height: Int = 1024, batch: Int = 1, steps: Int = 8, guidance: Bool = false,
-                promptTokens: Int = 100, weights: WeightFormat? = nil) {
+                promptTokens: Int = 100, weights: WeightFormat? = nil, loraBytes: Int = 0) {
         (self.width, self.height, self.batch, self.steps) = (width, height, batch, steps)
         self.guidance = guidance
         self.promptTokens = promptTokens
         self.weights = weights
+        self.loraBytes = max(loraBytes, 0)
     }
 }
 

@@ -71,6 +71,27 @@ import ZImageTestSupport
         }
     }
 
+    @Test func changedBytesCountEachWeightOnceAsBF16() throws {
+        func low(_ rows: Int, _ columns: Int) -> LoRAFactors {
+            .lowRank(down: HostMatrix(shape: [1, columns], values: .init(repeating: 0, count: columns)),
+                     up: HostMatrix(shape: [rows, 1], values: .init(repeating: 0, count: rows)))
+        }
+        let a = LoRAFile(name: "a", modules: ["layers.0.attention.to_q": low(64, 64), "layers.0.feed_forward.w1": low(160, 64)])
+        let b = LoRAFile(name: "b", modules: ["layers.0.attention.to_q": low(64, 64)])
+        // to_q (64 × 64) once though both touch it, w1 (160 × 64): 2 bytes each.
+        #expect(LoRAMerge.changedBytes([try WeightedLoRA(a, strength: 1), try WeightedLoRA(b, strength: 0.5)])
+            == 2 * (64 * 64 + 160 * 64))
+        #expect(LoRAMerge.changedBytes([try WeightedLoRA(b, strength: 1)]) == 2 * 64 * 64)
+        #expect(LoRAMerge.changedBytes([]) == 0)
+        // A hostile file's shapes saturate instead of trapping.
+        let side = 1 << 31   // 2 × 2³¹ × 2³¹ bytes overflows Int
+        let huge = LoRAFile(name: "huge", modules: [
+            "x": .lowRank(down: HostMatrix(shape: [1, side], values: []), up: HostMatrix(shape: [side, 1], values: [])),
+            "y": .lowRank(down: HostMatrix(shape: [1, 3], values: []), up: HostMatrix(shape: [3, 1], values: [])),
+        ])
+        #expect(LoRAMerge.changedBytes([try WeightedLoRA(huge, strength: 1)]) == Int.max / 4)
+    }
+
     @Test func aLoRAForAnotherModelIsRefusedNamingTheModule() throws {
         let tooDeep = LoRAFile(name: "other", modules: [
             "layers.40.attention.to_q": .lowRank(down: HostMatrix(shape: [1, 64], values: .init(repeating: 0, count: 64)),

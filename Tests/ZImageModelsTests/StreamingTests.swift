@@ -127,24 +127,28 @@ import ZImageTestSupport
             #expect(a.count == 1 && b.count == 1)
             #expect(a.first?.image.pixels == b.first?.image.pixels, "\(prompt)")
         }
-        // LoRAs: block streaming builds the transformer again with them merged as it reads (the
-        // resident pipeline's image with the same LoRA); text-streaming refuses them by name.
+        // LoRAs: text and block streaming build the transformer again with them merged as each
+        // weight is read: the resident pipeline's image with the same LoRA, and without it after.
         let lora = try [WeightedLoRA(LoRAFile(path: Fixtures.path("lora/peft.safetensors")), strength: 0.8)]
         parameters.prompt = "a red fox in the snow"
-        if blocks {
-            try resident.useLoRAs(lora)
-            try streamed.useLoRAs(lora)
-            #expect(streamed.loras.count == 1 && streamed.transformer.streamsBlocks)
-            let withLoRA = try resident.generate(parameters).first?.image.pixels
-            #expect(try streamed.generate(parameters).first?.image.pixels == withLoRA)
-            try resident.useLoRAs([])
-            try streamed.useLoRAs([])
-            let plain = try resident.generate(parameters).first?.image.pixels
-            #expect(plain != withLoRA, "the LoRA must change the image for this test to mean anything")
-            #expect(try streamed.generate(parameters).first?.image.pixels == plain)
-        } else {
-            #expect { try streamed.useLoRAs(lora) } throws: { "\($0)".contains("text-streaming") }
-            #expect(streamed.loras.isEmpty)
-        }
+        try resident.useLoRAs(lora)
+        try streamed.useLoRAs(lora)
+        #expect(streamed.loras.count == 1 && streamed.transformer.streamsBlocks == blocks)
+        #expect(streamed.transformer.streamsWeights, "still streamed after the rebuild")
+        let withLoRA = try resident.generate(parameters).first?.image.pixels
+        #expect(try streamed.generate(parameters).first?.image.pixels == withLoRA)
+        // A LoRA the model has no module for leaves the streamed transformer and its LoRAs as they were.
+        let stranger = try [WeightedLoRA(LoRAFile(name: "stranger", modules: [
+            "no_such_block.attention.to_q": .lowRank(down: HostMatrix(shape: [1, 4], values: [1, 0, 0, 0]),
+                                                     up: HostMatrix(shape: [4, 1], values: [1, 0, 0, 0]))]),
+            strength: 1)]
+        #expect(throws: (any Error).self) { try streamed.useLoRAs(stranger) }
+        #expect(streamed.loras.count == 1)
+        #expect(try streamed.generate(parameters).first?.image.pixels == withLoRA)
+        try resident.useLoRAs([])
+        try streamed.useLoRAs([])
+        let plain = try resident.generate(parameters).first?.image.pixels
+        #expect(plain != withLoRA, "the LoRA must change the image for this test to mean anything")
+        #expect(try streamed.generate(parameters).first?.image.pixels == plain)
     }
 }

@@ -318,6 +318,40 @@ private let withoutStreaming = EngineCapabilities(sequentialComponents: true, fp
         #expect(abs(now.secondsPerImage - 1.931) < 0.002, "\(now.secondsPerImage)")
     }
 
+    @Test func loRAsAreCountedWhereTheMergeHoldsThem() throws {
+        let planner = Planner(), h200 = try card("H200")
+        let lora = 4 * gib   // the bf16 bytes of the weights the LoRAs change
+        func cost(_ format: WeightFormat, _ mode: MemoryMode, tiled: Bool = false, loraBytes: Int) throws -> Plan {
+            try #require(planner.candidates(PlanRequest(loraBytes: loraBytes), on: h200).first {
+                $0.weights == format && $0.mode == mode && $0.tiledDecode == tiled
+            })
+        }
+        // Resident bf16: the merged copies stay beside the weights through the run.
+        let resident = try cost(.bf16, .resident, loraBytes: 0), residentLoRA = try cost(.bf16, .resident, loraBytes: lora)
+        #expect(residentLoRA.peakBytes == resident.peakBytes + lora && residentLoRA.minimumBytes == resident.minimumBytes + lora)
+        // Text streaming: the transformer (11.464 GiB) is built again beside the old one (10.961 GiB
+        // stay: without the streamed caption refiner, with the VAE): 0.514 + 0.645 + 10.961 + 11.464
+        // = 23.58 GiB, over the decode's 8.19 GiB stage that sets its peak without LoRAs (20.31).
+        let streamed = try cost(.bf16, .textStreaming, loraBytes: lora)
+        #expect(abs(Double(streamed.peakBytes) / Double(gib) - 23.58) < 0.01, "\(streamed.peakBytes)")
+        #expect(streamed.runnable)
+        // Block streaming: only the resident part (1.357 GiB) is built twice: under the decode's stage.
+        #expect(try cost(.bf16, .blockStreaming, loraBytes: lora).peakBytes == cost(.bf16, .blockStreaming, loraBytes: 0).peakBytes)
+        // FP8 resident without dense weights: the merged FP8 transformer (6.196 GiB) kept beside the
+        // first, and while merging the dense transformer read again (11.464) with the changed
+        // weights (4) — a stage over the full decode's 6.028 that set the peak: + 6.196 + 15.464 −
+        // 6.028 = 15.63 GiB in use.
+        let fp8 = try cost(.fp8, .resident, loraBytes: 0), fp8LoRA = try cost(.fp8, .resident, loraBytes: lora)
+        #expect(abs(Double(fp8LoRA.minimumBytes - fp8.minimumBytes) / Double(gib) - 15.63) < 0.01)
+        // The choice follows: 24 GiB with these LoRAs is text streaming (resident tiled needs 19.96 +
+        // 4 + 0.375 = 24.34 GiB in use); 16 GiB is block streaming; without LoRAs 24 GiB is resident.
+        let at24 = try #require(planner.decide(PlanRequest(loraBytes: lora), on: h200, budget: 24 * gib).chosen)
+        #expect(at24.mode == .textStreaming && at24.weights == .bf16 && at24.peakBytes <= 24 * gib, "\(at24.label)")
+        let at16 = try #require(planner.decide(PlanRequest(loraBytes: lora), on: h200, budget: 16 * gib).chosen)
+        #expect(at16.mode == .blockStreaming && at16.weights == .bf16, "\(at16.label)")
+        #expect(planner.decide(PlanRequest(), on: h200, budget: 24 * gib).chosen?.mode == .resident)
+    }
+
     @Test func aPlanOverOnlyByThePoolsCacheIsKeptAtTheLimit() throws {
         // H200, bf16 block streaming, full decode: context 0.514 + workspaces 0.645 + what stays (DiT
         // 1.357 − caption refiner 0.659 + VAE 0.156 = 0.854) + the full decode 6.028 on top of the

@@ -66,6 +66,26 @@ public enum LoRAMerge {
         }
     }
 
+    /// Bytes, as bf16, of the weights `loras` change (each weight once, however many LoRAs touch
+    /// it): what a resident transformer's merged copies take (the VRAM planner's `loraBytes`).
+    public static func changedBytes(_ loras: [WeightedLoRA]) -> Int {
+        var shapes: [String: [Int]] = [:]
+        for weighted in loras {
+            for (module, factors) in weighted.lora.modules { shapes[module] = shape(of: factors) }
+        }
+        // Counts from a file: saturating, never trapping.
+        let limit = Int.max / 4
+        return shapes.values.reduce(0) { total, shape in
+            var count = 2
+            for extent in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: max(extent, 0))
+                count = overflow ? limit : min(product, limit)
+            }
+            let (sum, overflow) = total.addingReportingOverflow(count)
+            return overflow ? limit : min(sum, limit)
+        }
+    }
+
     /// The `[out, in]` shape an update has.
     static func shape(of factors: LoRAFactors) -> [Int] {
         switch factors {

@@ -63,11 +63,13 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
     public let isDemoModel: Bool
     /// A preview every this many steps.
     public let previewEvery: Int
-    /// The planner's check of each job against the device memory budget (`serve --vram-budget`):
-    /// returns whether the job must decode in tiles and whether the text encoder must leave the
-    /// device after encoding (sequential components), or throws the refusal (a `GenerationError`,
-    /// so the job fails with the reason). Nil: no budget. Set before the engine serves.
-    public var jobPlanner: (@Sendable (GenerationParameters) throws -> (tiledDecode: Bool, releasesTextEncoder: Bool))?
+    /// The planner's check of each job against the device memory budget (`serve --vram-budget`),
+    /// given the job and the bytes its LoRAs change (`LoRAMerge.changedBytes`): returns whether the
+    /// job must decode in tiles and whether the text encoder must leave the device after encoding
+    /// (sequential components), or throws the refusal (a `GenerationError`, so the job fails with
+    /// the reason). Nil: no budget. Set before the engine serves.
+    public var jobPlanner: (@Sendable (GenerationParameters, _ loraBytes: Int) throws
+        -> (tiledDecode: Bool, releasesTextEncoder: Bool))?
 
     /// The LoRA folder generations pick LoRAs from (by name).
     public let loraLibrary: LoRALibrary?
@@ -93,16 +95,20 @@ public final class PipelineEngine: GenerationEngine, @unchecked Sendable {
         // The pipeline is only used on the serial `queue`, one generation at a time.
         nonisolated(unsafe) let pipeline = self.pipeline
         let previewEvery = self.previewEvery
-        var parameters = parameters
-        let plan = try jobPlanner?(parameters)
-        if plan?.tiledDecode == true { parameters.tiledDecode = true }
-        return try await withCheckedThrowingContinuation { [parameters] continuation in
+        let jobPlanner = self.jobPlanner
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(with: Result {
-                    if let plan { pipeline.releasesTextEncoder = plan.releasesTextEncoder }
+                    var parameters = parameters
+                    // The job's LoRAs first: the plan counts what merging them holds on the device.
+                    let loras = try self.resolveLoRAs(parameters.loras ?? [])
+                    if let plan = try jobPlanner?(parameters, LoRAMerge.changedBytes(loras)) {
+                        if plan.tiledDecode { parameters.tiledDecode = true }
+                        pipeline.releasesTextEncoder = plan.releasesTextEncoder
+                    }
                     // The job's own high-water mark (the resident weights are in it: they stay held).
                     pipeline.backend.resetPeakDeviceMemory()
-                    try pipeline.useLoRAs(self.resolveLoRAs(parameters.loras ?? []))
+                    try pipeline.useLoRAs(loras)
                     let input = try Self.initImage(parameters)
                     return try pipeline.generate(parameters, initImage: input, previewEvery: previewEvery,
                                                  progress: progress)

@@ -69,8 +69,7 @@ extension Planner {
         var loraResident = 0, merging = 0
         if request.loraBytes > 0 {
             switch (settings.transformer, settings.textEncoder) {
-            case (.resident, .streamed): merging = transformer
-            case (.streamed, _): merging = transformer
+            case (.streamed, _), (.resident, .streamed): merging = transformer   // built from the file again
             case (.resident, _) where format.isQuantised:
                 let dense = model.weightBytes(.bf16, keepsDenseCopy: false).transformer
                 loraResident = transformer
